@@ -1,0 +1,207 @@
+"""Requests and responses of the Evolink API as plain data: no sockets here.
+
+A transport (``requests`` in the hook, aiohttp in the trigger) sends an :class:`ApiCall` and hands the
+status, headers and body back to :func:`interpret_response`, which returns decoded JSON or raises the
+error class that says what happened and whether a retry can help.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import json
+import re
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+from airflow_evolink.core.errors import (
+    EvolinkAPIError,
+    EvolinkAuthError,
+    EvolinkBadRequestError,
+    EvolinkInsufficientCreditsError,
+    EvolinkNotFoundError,
+    EvolinkRateLimitError,
+    EvolinkResponseError,
+    EvolinkServerError,
+    EvolinkValidationError,
+)
+from airflow_evolink.core.models import VideoRequest
+
+DEFAULT_BASE_URL = "https://api.evolink.ai"
+SUBMIT_PATH = "/v1/videos/generations"
+TASK_PATH = "/v1/tasks/{task_id}"
+CREDITS_PATH = "/v1/credits"
+USER_AGENT = "airflow-provider-evolink"
+
+# A task or credits body is a few KiB. Anything far larger is a broken or hostile server.
+MAX_RESPONSE_BYTES = 2 * 1024 * 1024
+TASK_ID_PATTERN = re.compile(r"^[A-Za-z0-9._:-]{4,128}$")
+REQUEST_ID_HEADERS = ("x-request-id", "x-oneapi-request-id")
+
+
+@dataclass(frozen=True)
+class ApiCall:
+    """One request to the API. ``paid`` marks the POST that reserves credits."""
+
+    method: str
+    path: str
+    json_body: dict[str, Any] | None = None
+    idempotency_key: str | None = None
+    paid: bool = False
+    extra_headers: tuple[tuple[str, str], ...] = field(default_factory=tuple)
+
+    def headers(self, api_key: str) -> dict[str, str]:
+        """Headers to send. The key is added here, at the last moment, and never stored elsewhere."""
+        headers = {"Authorization": f"Bearer {api_key}", "Accept": "application/json", "User-Agent": USER_AGENT}
+        if self.json_body is not None:
+            headers["Content-Type"] = "application/json"
+        if self.idempotency_key:
+            headers["Idempotency-Key"] = self.idempotency_key
+        headers.update(dict(self.extra_headers))
+        return headers
+
+    def body_bytes(self) -> bytes | None:
+        if self.json_body is None:
+            return None
+        return json.dumps(self.json_body, separators=(",", ":")).encode()
+
+    def describe(self) -> str:
+        return f"{self.method} {self.path}"
+
+
+def submit_call(request: VideoRequest, idempotency_key: str | None) -> ApiCall:
+    return ApiCall("POST", SUBMIT_PATH, request.payload(), idempotency_key=idempotency_key, paid=True)
+
+
+def check_task_id(task_id: Any) -> str:
+    """Task ids look like ``task-unified-1757169743-7cvnl5zw``; accept any id of the API's id alphabet."""
+    if not isinstance(task_id, str) or not TASK_ID_PATTERN.match(task_id):
+        raise EvolinkValidationError(
+            "evolink_task_id",
+            "must be an Evolink task id such as 'task-unified-1757169743-7cvnl5zw' "
+            "(4-128 characters of letters, digits and . _ : -)",
+            task_id,
+        )
+    return task_id
+
+
+def get_task_call(task_id: str) -> ApiCall:
+    return ApiCall("GET", TASK_PATH.format(task_id=quote(check_task_id(task_id), safe="")))
+
+
+def credits_call() -> ApiCall:
+    return ApiCall("GET", CREDITS_PATH)
+
+
+def normalize_base_url(host: str | None, *, scheme: str | None = None, port: int | None = None) -> str:
+    """Turn a connection's host (bare host or full URL) into a base URL without a trailing slash."""
+    host = (host or "").strip()
+    if not host:
+        return DEFAULT_BASE_URL
+    if "://" not in host:
+        host = f"{scheme or 'https'}://{host}"
+    parts = urlsplit(host)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise EvolinkValidationError("host", "must be a host name or an http(s) base URL", host)
+    base = host.rstrip("/")
+    if port and parts.port is None:
+        base = f"{parts.scheme}://{parts.netloc}:{port}{parts.path.rstrip('/')}"
+    return base
+
+
+def interpret_response(status: int, headers: Mapping[str, str], body: bytes) -> Any:
+    """Decode a 2xx JSON body, or raise the error class that matches the status and body."""
+    if 200 <= status < 300:
+        return decode_json(body, status)
+    raise error_from_response(status, headers, body)
+
+
+def decode_json(body: bytes, status: int | None = None) -> Any:
+    if len(body) > MAX_RESPONSE_BYTES:
+        raise EvolinkResponseError(f"Evolink response body too large ({len(body)} bytes)", http_status=status)
+    try:
+        return json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        raise EvolinkResponseError(
+            f"Evolink answered HTTP {status} with a body that is not valid JSON: {_snippet(body)}",
+            http_status=status,
+        ) from None
+
+
+def error_from_response(status: int, headers: Mapping[str, str], body: bytes) -> EvolinkAPIError:
+    """Build the error for a non-2xx answer. HTML or truncated bodies still give a useful message."""
+    message, error_type, code, param = _error_fields(body)
+    if message is None:
+        message = f"no Evolink error body ({_snippet(body)})" if body else "empty response body"
+    lowered = {key.lower(): value for key, value in headers.items()}
+    request_id = next((lowered[name] for name in REQUEST_ID_HEADERS if name in lowered), None)
+    retry_after = parse_retry_after(lowered.get("retry-after"))
+    kwargs: dict[str, Any] = {
+        "http_status": status,
+        "error_type": error_type,
+        "code": code,
+        "param": param,
+        "request_id": request_id,
+        "retry_after": retry_after,
+    }
+    if status == 429:
+        return EvolinkRateLimitError(message, retryable=True, **kwargs)
+    if status in (401, 403):
+        return EvolinkAuthError(message, **kwargs)
+    if status == 402:
+        return EvolinkInsufficientCreditsError(message, **kwargs)
+    if status == 404:
+        return EvolinkNotFoundError(message, **kwargs)
+    if status >= 500:
+        return EvolinkServerError(message, retryable=True, **kwargs)
+    if 400 <= status < 500:
+        return EvolinkBadRequestError(message, **kwargs)
+    return EvolinkAPIError(message, **kwargs)
+
+
+def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
+    """``Retry-After`` as seconds to wait: either delta-seconds or an HTTP date."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when is None:
+        return None
+    return max(0.0, when.timestamp() - (time.time() if now is None else now))
+
+
+def _error_fields(body: bytes) -> tuple[str | None, str | None, int | str | None, str | None]:
+    try:
+        data = json.loads(body) if body and len(body) <= MAX_RESPONSE_BYTES else None
+    except (ValueError, UnicodeDecodeError):
+        return None, None, None, None
+    if not isinstance(data, dict):
+        return None, None, None, None
+    error = data.get("error", data)
+    if isinstance(error, str):
+        return error, None, None, None
+    if not isinstance(error, dict):
+        return None, None, None, None
+    message = error.get("message") or data.get("message")
+    suggestion = error.get("fallback_suggestion")
+    text = str(message) if message is not None else None
+    if text and suggestion:
+        text = f"{text} (suggestion: {suggestion})"
+    error_type = error.get("type")
+    param = error.get("param")
+    return text, str(error_type) if error_type else None, error.get("code"), str(param) if param else None
+
+
+def _snippet(body: bytes, limit: int = 120) -> str:
+    text = body[:limit].decode("utf-8", "replace")
+    text = " ".join(text.split())
+    return repr(text + ("..." if len(body) > limit else ""))

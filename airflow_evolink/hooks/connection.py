@@ -1,0 +1,52 @@
+"""What the hook needs from an Airflow connection, resolved once and kept away from reprs and logs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from airflow_evolink.core.errors import EvolinkAuthError
+from airflow_evolink.core.protocol import normalize_base_url
+
+DEFAULT_CONNECT_TIMEOUT = 10.0
+DEFAULT_READ_TIMEOUT = 60.0
+
+
+@dataclass(frozen=True)
+class EvolinkConnectionConfig:
+    """Base URL, timeouts and the API key. ``repr`` never shows the key."""
+
+    conn_id: str
+    base_url: str
+    api_key: str = field(repr=False)
+    connect_timeout: float = DEFAULT_CONNECT_TIMEOUT
+    read_timeout: float = DEFAULT_READ_TIMEOUT
+
+    @classmethod
+    def from_connection(cls, conn: Any, *, timeout: float | tuple[float, float] | None = None) -> EvolinkConnectionConfig:
+        """Build from an Airflow ``Connection``: host (bare or full URL), schema as scheme, password as key.
+
+        Timeouts come from the hook argument, else the connection extra ``timeout`` (seconds, or a
+        ``[connect, read]`` pair), else 10 s to connect and 60 s to read.
+        """
+        conn_id = getattr(conn, "conn_id", None) or "evolink_default"
+        api_key = (conn.password or "").strip()
+        if not api_key:
+            raise EvolinkAuthError(
+                f"Airflow connection '{conn_id}' has no API key: put the Evolink key in its password field",
+                http_status=401,
+                error_type="authentication_error",
+            )
+        extra = conn.extra_dejson if hasattr(conn, "extra_dejson") else {}
+        connect, read = _timeouts(timeout if timeout is not None else extra.get("timeout"))
+        base_url = normalize_base_url(conn.host, scheme=conn.schema or None, port=conn.port)
+        return cls(conn_id=conn_id, base_url=base_url, api_key=api_key, connect_timeout=connect, read_timeout=read)
+
+
+def _timeouts(value: Any) -> tuple[float, float]:
+    if value is None or value == "":
+        return DEFAULT_CONNECT_TIMEOUT, DEFAULT_READ_TIMEOUT
+    if isinstance(value, (list, tuple)) and len(value) == 2:
+        return float(value[0]), float(value[1])
+    seconds = float(value)
+    return min(seconds, DEFAULT_CONNECT_TIMEOUT), seconds

@@ -1,0 +1,253 @@
+"""The Evolink hook: one connection, sync calls on ``requests`` and async calls on aiohttp.
+
+Both paths build their requests with the I/O-free core and retry with the same :class:`RetryPolicy`, so
+the rule that a paid POST is never sent again when its outcome is unknown holds for both.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import asynccontextmanager
+from functools import cached_property
+from typing import Any
+
+import aiohttp
+import requests
+from airflow.providers.http.hooks.http import HttpHook
+from tenacity import AsyncRetrying, Retrying
+
+from airflow_evolink.compat import mask_secret
+from airflow_evolink.core.account import EvolinkCredits, parse_credits
+from airflow_evolink.core.errors import (
+    EvolinkError,
+    EvolinkOutcomeUnknownError,
+    EvolinkTimeoutError,
+)
+from airflow_evolink.core.models import VideoRequest, build_video_request
+from airflow_evolink.core.polling import PollSchedule, elapsed_since_submit
+from airflow_evolink.core.protocol import (
+    DEFAULT_BASE_URL,
+    ApiCall,
+    credits_call,
+    get_task_call,
+    normalize_base_url,
+    submit_call,
+)
+from airflow_evolink.core.retry import RetryPolicy, outcome_unknown
+from airflow_evolink.core.task import EvolinkTask, parse_task
+from airflow_evolink.hooks.async_transport import send_async, shared_session
+from airflow_evolink.hooks.connection import EvolinkConnectionConfig
+from airflow_evolink.hooks.sync_transport import send_sync
+
+
+class EvolinkHook(HttpHook):
+    """Talk to the Evolink API through an Airflow connection of type ``evolink``.
+
+    The API key lives in the connection's password. The host is the API base URL (default
+    ``https://api.evolink.ai``), given as a bare host or a full URL such as ``http://127.0.0.1:8099``.
+
+    :param evolink_conn_id: the Airflow connection to use.
+    :param timeout: seconds to wait for an answer (or a ``(connect, read)`` pair); the connection extra
+        ``timeout`` is used when this is not given.
+    :param retry_policy: how transient failures are retried (a :class:`RetryPolicy` or its dict).
+    """
+
+    conn_name_attr = "evolink_conn_id"
+    default_conn_name = "evolink_default"
+    conn_type = "evolink"
+    hook_name = "Evolink"
+    default_host = DEFAULT_BASE_URL
+
+    def __init__(
+        self,
+        evolink_conn_id: str = default_conn_name,
+        *,
+        timeout: float | tuple[float, float] | None = None,
+        retry_policy: RetryPolicy | Mapping[str, Any] | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        super().__init__(method="GET", http_conn_id=evolink_conn_id)
+        self.evolink_conn_id = evolink_conn_id
+        self.timeout = timeout
+        self.retry_policy = (
+            retry_policy if isinstance(retry_policy, RetryPolicy) else RetryPolicy.from_dict(dict(retry_policy or {}))
+        )
+        self._sleep = sleep
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(evolink_conn_id={self.evolink_conn_id!r})"
+
+    # ---- the connection form in the Airflow UI -------------------------------------------------------
+    @classmethod
+    def get_ui_field_behaviour(cls) -> dict[str, Any]:
+        """Show only what an Evolink connection uses: the base URL and the API key."""
+        return {
+            "hidden_fields": ["schema", "port", "login"],
+            "relabeling": {"host": "API base URL", "password": "API Key"},
+            "placeholders": {
+                "host": DEFAULT_BASE_URL,
+                "password": "sk-...",
+                "extra": '{"timeout": 60}',
+            },
+        }
+
+    def test_connection(self) -> tuple[bool, str]:
+        """Check the key with GET /v1/credits, which starts no task and spends nothing."""
+        try:
+            credits = self.get_credits()
+        except EvolinkError as exc:
+            return False, str(exc)
+        except Exception as exc:  # noqa: BLE001 - the UI shows any failure as text
+            return False, f"{type(exc).__name__}: {exc}"
+        remaining = "unlimited" if credits.unlimited else f"{credits.remaining_credits:g}"
+        return True, f"Connected to Evolink; remaining credits: {remaining}"
+
+    # ---- connection resolution ------------------------------------------------------------------------
+    @cached_property
+    def connection_config(self) -> EvolinkConnectionConfig:
+        """The connection, looked up once per hook. The key is registered with the log masker."""
+        conn = self.get_connection(self.evolink_conn_id)
+        mask_secret(conn.password)
+        return EvolinkConnectionConfig.from_connection(conn, timeout=self.timeout)
+
+    async def aconnection_config(self) -> EvolinkConnectionConfig:
+        """The same as :attr:`connection_config`, without blocking the event loop."""
+        cached = self.__dict__.get("connection_config")
+        if cached is not None:
+            return cached
+        conn = await _aget_connection(self, self.evolink_conn_id)
+        mask_secret(conn.password)
+        config = EvolinkConnectionConfig.from_connection(conn, timeout=self.timeout)
+        self.__dict__["connection_config"] = config
+        return config
+
+    def _set_base_url(self, connection: Any) -> None:
+        # HttpHook's own rule defaults to http://; Evolink's base URL is https unless the host says otherwise.
+        self.base_url = normalize_base_url(connection.host, scheme=connection.schema or None, port=connection.port)
+        self._base_url_initialized = True
+
+    def _extract_auth(self, connection: Any) -> Any | None:
+        # Auth is a Bearer header added per request; basic auth from a login would overwrite it.
+        return None
+
+    @cached_property
+    def session(self) -> requests.Session:
+        """One keep-alive ``requests`` session per hook, built by HttpHook from the connection."""
+        return self.get_conn()
+
+    def task_url(self, task_id: str) -> str:
+        """The task's API resource URL, shown as an extra link (no key in it)."""
+        return self.connection_config.base_url + get_task_call(task_id).path
+
+    # ---- sync API -------------------------------------------------------------------------------------
+    def submit_video(
+        self, request: VideoRequest | Mapping[str, Any], *, idempotency_key: str | None = None
+    ) -> EvolinkTask:
+        """Start one paid video generation and return the new task.
+
+        ``request`` is validated first (a mapping of fields is accepted), so bad input raises
+        :class:`EvolinkValidationError` before anything is sent. The POST is retried only when the server
+        provably did not process it (429, 503, connection not established); any other failure raises
+        :class:`EvolinkOutcomeUnknownError` instead of paying twice.
+        """
+        video_request = request if isinstance(request, VideoRequest) else build_video_request(request)
+        call = submit_call(video_request, idempotency_key or f"airflow-evolink-{uuid.uuid4()}")
+        return parse_task(self._call(call))
+
+    def get_task(self, task_id: str) -> EvolinkTask:
+        """Fetch a task's current state. Transient failures are retried."""
+        return parse_task(self._call(get_task_call(task_id)))
+
+    def get_credits(self) -> EvolinkCredits:
+        """The account's remaining and used credits (free: starts no task)."""
+        return parse_credits(self._call(credits_call()))
+
+    def wait_for_task(
+        self,
+        task_id: str,
+        *,
+        timeout: float = 3600.0,
+        schedule: PollSchedule | None = None,
+        on_poll: Callable[[EvolinkTask], None] | None = None,
+    ) -> EvolinkTask:
+        """Poll until the task reaches a terminal state and return it (whether it succeeded or not).
+
+        Raises :class:`EvolinkTimeoutError` when ``timeout`` seconds pass first.
+        """
+        schedule = schedule or PollSchedule()
+        started = time.monotonic()
+        started_wall = time.time()
+        while True:
+            task = self.get_task(task_id)
+            if on_poll is not None:
+                on_poll(task)
+            if task.is_terminal:
+                return task
+            waited = time.monotonic() - started
+            if waited >= timeout:
+                raise EvolinkTimeoutError(task_id, waited, task.raw_status)
+            delay = schedule.next_delay(task, elapsed_since_submit(task, time.time(), started_wall))
+            self._sleep(min(delay, max(0.0, timeout - waited)))
+
+    def _call(self, call: ApiCall) -> Any:
+        config = self.connection_config
+        retrying = Retrying(sleep=self._sleep, **self.retry_policy.tenacity_kwargs(call, self.log))
+        try:
+            return retrying(send_sync, self.session, config, call)
+        except EvolinkError as exc:
+            if outcome_unknown(call, exc):
+                raise EvolinkOutcomeUnknownError(exc, idempotency_key=call.idempotency_key) from exc
+            raise
+
+    # ---- async API (used by the trigger) --------------------------------------------------------------
+    @asynccontextmanager
+    async def async_session(self) -> AsyncIterator[aiohttp.ClientSession]:
+        """Borrow the event loop's shared aiohttp session for a series of async calls."""
+        async with shared_session() as session:
+            yield session
+
+    async def async_get_task(self, task_id: str, session: aiohttp.ClientSession | None = None) -> EvolinkTask:
+        return parse_task(await self._acall(get_task_call(task_id), session))
+
+    async def async_submit_video(
+        self,
+        request: VideoRequest | Mapping[str, Any],
+        *,
+        idempotency_key: str | None = None,
+        session: aiohttp.ClientSession | None = None,
+    ) -> EvolinkTask:
+        video_request = request if isinstance(request, VideoRequest) else build_video_request(request)
+        call = submit_call(video_request, idempotency_key or f"airflow-evolink-{uuid.uuid4()}")
+        return parse_task(await self._acall(call, session))
+
+    async def async_get_credits(self, session: aiohttp.ClientSession | None = None) -> EvolinkCredits:
+        return parse_credits(await self._acall(credits_call(), session))
+
+    async def _acall(self, call: ApiCall, session: aiohttp.ClientSession | None) -> Any:
+        config = await self.aconnection_config()
+        if session is None:
+            async with self.async_session() as borrowed:
+                return await self._acall_with(call, borrowed, config)
+        return await self._acall_with(call, session, config)
+
+    async def _acall_with(
+        self, call: ApiCall, session: aiohttp.ClientSession, config: EvolinkConnectionConfig
+    ) -> Any:
+        retrying = AsyncRetrying(**self.retry_policy.tenacity_kwargs(call, self.log))
+        try:
+            return await retrying(send_async, session, config, call)
+        except EvolinkError as exc:
+            if outcome_unknown(call, exc):
+                raise EvolinkOutcomeUnknownError(exc, idempotency_key=call.idempotency_key) from exc
+            raise
+
+
+async def _aget_connection(hook: EvolinkHook, conn_id: str) -> Any:
+    aget = getattr(type(hook), "aget_connection", None)
+    if aget is not None:
+        return await aget(conn_id)
+    from asgiref.sync import sync_to_async
+
+    return await sync_to_async(hook.get_connection)(conn_id)
