@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 from airflow.sdk import BaseHook, BaseOperator, BaseOperatorLink, BaseSensorOperator
@@ -28,10 +29,8 @@ except ImportError:  # pragma: no cover
 def mask_secret(secret: Any) -> None:
     """Register a secret with Airflow's log masker; a no-op outside a configured Airflow process."""
     if secret:
-        try:
+        with contextlib.suppress(Exception):  # masking must never break a task
             _mask_secret(secret)
-        except Exception:  # noqa: BLE001 - masking must never break a task
-            pass
 
 
 __all__ = [

@@ -21,7 +21,9 @@ def get_provider_info() -> dict[str, Any]:
             }
         ],
         "hooks": [{"integration-name": "Evolink", "python-modules": ["airflow_evolink.hooks.evolink"]}],
-        "operators": [{"integration-name": "Evolink", "python-modules": ["airflow_evolink.operators.evolink"]}],
+        "operators": [
+            {"integration-name": "Evolink", "python-modules": ["airflow_evolink.operators.evolink"]}
+        ],
         "sensors": [{"integration-name": "Evolink", "python-modules": ["airflow_evolink.sensors.evolink"]}],
         "triggers": [{"integration-name": "Evolink", "python-modules": ["airflow_evolink.triggers.evolink"]}],
         "connection-types": [

@@ -152,7 +152,9 @@ class EvolinkOutcomeUnknownError(EvolinkError):
 
     retryable = False
 
-    def __init__(self, cause: EvolinkError, *, idempotency_key: str | None, task_id: str | None = None) -> None:
+    def __init__(
+        self, cause: EvolinkError, *, idempotency_key: str | None, task_id: str | None = None
+    ) -> None:
         self.cause = cause
         self.idempotency_key = idempotency_key
         self.task_id = task_id

@@ -65,7 +65,9 @@ class VideoRequest(BaseModel):
         model = self.model
         if rules.prompt_max is not None and self.prompt is not None and len(self.prompt) > rules.prompt_max:
             raise EvolinkValidationError(
-                "prompt", f"must be at most {rules.prompt_max} characters (has {len(self.prompt)})", model=model
+                "prompt",
+                f"must be at most {rules.prompt_max} characters (has {len(self.prompt)})",
+                model=model,
             )
         if self.duration is not None:
             if rules.duration_choices and self.duration not in rules.duration_choices:
@@ -142,8 +144,9 @@ class KlingVideoRequest(VideoRequest):
                 "image_start", "is required for Kling image-to-video (the first frame URL)", model=model
             )
         if self.image_end and not self.image_start:
-            raise EvolinkValidationError("image_end", "requires image_start (a last frame needs a first frame)",
-                                         model=model)
+            raise EvolinkValidationError(
+                "image_end", "requires image_start (a last frame needs a first frame)", model=model
+            )
         for field in ("image_start", "image_end"):
             value = getattr(self, field)
             if value is not None:
@@ -169,12 +172,14 @@ class ImageUrlsVideoRequest(VideoRequest):
         images_max = self._images_max(rules)
         if len(urls) < rules.images_min:
             raise EvolinkValidationError(
-                "image_urls", f"needs at least {rules.images_min} image URL(s) for this model (has {len(urls)})",
+                "image_urls",
+                f"needs at least {rules.images_min} image URL(s) for this model (has {len(urls)})",
                 model=self.model,
             )
         if images_max is not None and len(urls) > images_max:
             raise EvolinkValidationError(
-                "image_urls", f"takes at most {images_max} image URL(s) for this model (has {len(urls)})",
+                "image_urls",
+                f"takes at most {images_max} image URL(s) for this model (has {len(urls)})",
                 model=self.model,
             )
         for index, url in enumerate(urls):
@@ -202,12 +207,17 @@ class SeedanceVideoRequest(ImageUrlsVideoRequest):
         if model.startswith("seedance-2.0"):
             images = {"t2v": (0, 0), "i2v": (1, 2), "r2v": (0, 9)}.get(_kind(model), (0, 9))
             return FamilyRules(
-                duration_min=4, duration_max=15, qualities=("480p", "720p", "1080p"),
+                duration_min=4,
+                duration_max=15,
+                qualities=("480p", "720p", "1080p"),
                 aspect_ratios=("16:9", "9:16", "1:1", "4:3", "3:4", "21:9", "adaptive"),
-                images_min=images[0], images_max=images[1],
+                images_min=images[0],
+                images_max=images[1],
             )
         if model.startswith("doubao-seedance-1.0-pro-fast"):
-            return FamilyRules(duration_min=2, duration_max=12, qualities=("480p", "720p", "1080p"), images_max=1)
+            return FamilyRules(
+                duration_min=2, duration_max=12, qualities=("480p", "720p", "1080p"), images_max=1
+            )
         return FamilyRules(images_max=2)
 
 
@@ -225,8 +235,13 @@ class WanVideoRequest(ImageUrlsVideoRequest):
         elif model.startswith("wan2.6-image-to-video"):
             durations = (5, 10, 15)
         return FamilyRules(
-            prompt_max=1500, qualities=("720p", "1080p"), duration_choices=durations,
-            duration_min=low, duration_max=high, images_min=images[0], images_max=images[1],
+            prompt_max=1500,
+            qualities=("720p", "1080p"),
+            duration_choices=durations,
+            duration_min=low,
+            duration_max=high,
+            images_min=images[0],
+            images_max=images[1],
         )
 
 
@@ -251,7 +266,9 @@ class SoraVideoRequest(ImageUrlsVideoRequest):
     def rules_for(cls, model: str) -> FamilyRules:
         if model.startswith("sora-2-preview"):
             return FamilyRules(
-                duration_choices=(4, 8, 12), aspect_ratios=("16:9", "9:16", "1280x720", "720x1280"), images_max=1
+                duration_choices=(4, 8, 12),
+                aspect_ratios=("16:9", "9:16", "1280x720", "720x1280"),
+                images_max=1,
             )
         if model in ("sora-2", "sora-2-pro"):
             return FamilyRules(prompt_max=1000, aspect_ratios=("16:9", "9:16"), images_max=1)
@@ -266,8 +283,11 @@ class HailuoVideoRequest(ImageUrlsVideoRequest):
         name = model.lower()
         images = (0, 2) if "hailuo-02" in name else (1, 1) if name.endswith("-fast") else (0, 1)
         return FamilyRules(
-            prompt_max=2000, qualities=("512p", "768p", "1080p"), duration_choices=(6, 10),
-            images_min=images[0], images_max=images[1],
+            prompt_max=2000,
+            qualities=("512p", "768p", "1080p"),
+            duration_choices=(6, 10),
+            images_min=images[0],
+            images_max=images[1],
         )
 
     def check_rules(self) -> None:
@@ -285,7 +305,10 @@ class HappyHorseVideoRequest(ImageUrlsVideoRequest):
     def rules_for(cls, model: str) -> FamilyRules:
         images = {"t2v": (0, 0), "i2v": (1, 1), "r2v": (1, 9)}.get(_kind(model), (0, 9))
         return FamilyRules(
-            duration_min=3, duration_max=15, qualities=("720p", "1080p"), images_min=images[0],
+            duration_min=3,
+            duration_max=15,
+            qualities=("720p", "1080p"),
+            images_min=images[0],
             images_max=images[1],
         )
 

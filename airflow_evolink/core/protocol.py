@@ -54,7 +54,11 @@ class ApiCall:
 
     def headers(self, api_key: str) -> dict[str, str]:
         """Headers to send. The key is added here, at the last moment, and never stored elsewhere."""
-        headers = {"Authorization": f"Bearer {api_key}", "Accept": "application/json", "User-Agent": USER_AGENT}
+        headers = {
+            "Authorization": f"Bearer {api_key}",
+            "Accept": "application/json",
+            "User-Agent": USER_AGENT,
+        }
         if self.json_body is not None:
             headers["Content-Type"] = "application/json"
         if self.idempotency_key:

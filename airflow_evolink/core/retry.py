@@ -6,7 +6,6 @@ returns the same arguments for ``tenacity.Retrying`` and ``tenacity.AsyncRetryin
 
 from __future__ import annotations
 
-import logging
 import random
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -68,7 +67,7 @@ class RetryPolicy:
         backoff = min(self.max_wait, self.initial_wait * (2 ** max(0, attempt - 1)))
         return min(self.max_wait, backoff + random.uniform(0, self.jitter))
 
-    def tenacity_kwargs(self, call: ApiCall, logger: logging.Logger | None = None) -> dict[str, Any]:
+    def tenacity_kwargs(self, call: ApiCall, logger: Any = None) -> dict[str, Any]:
         """Arguments for ``tenacity.Retrying`` / ``AsyncRetrying`` that apply this policy to ``call``."""
 
         def wait(state: RetryCallState) -> float:

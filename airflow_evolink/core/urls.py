@@ -47,5 +47,8 @@ def check_callback_url(value: str, *, model: str | None = None) -> None:
         or address.is_multicast
     ):
         raise EvolinkValidationError(
-            field, "must not be a private, loopback or internal address: Evolink refuses them", value, model=model
+            field,
+            "must not be a private, loopback or internal address: Evolink refuses them",
+            value,
+            model=model,
         )

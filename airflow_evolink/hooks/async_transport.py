@@ -39,7 +39,9 @@ async def shared_session() -> AsyncIterator[aiohttp.ClientSession]:
     if slot is None:
         slot = _SESSIONS[loop] = _SharedSession()
     if slot.session is None or slot.session.closed:
-        connector = aiohttp.TCPConnector(limit=0, limit_per_host=0, keepalive_timeout=30, enable_cleanup_closed=True)
+        connector = aiohttp.TCPConnector(
+            limit=0, limit_per_host=0, keepalive_timeout=30, enable_cleanup_closed=True
+        )
         slot.session = aiohttp.ClientSession(connector=connector, raise_for_status=False, trust_env=True)
     session = slot.session
     slot.users += 1
@@ -71,9 +73,13 @@ async def send_async(session: aiohttp.ClientSession, config: EvolinkConnectionCo
             status = response.status
             headers = response.headers
     except aiohttp.ConnectionTimeoutError:
-        raise EvolinkConnectionError(f"could not connect to {config.base_url}: timed out", sent=False) from None
+        raise EvolinkConnectionError(
+            f"could not connect to {config.base_url}: timed out", sent=False
+        ) from None
     except aiohttp.ClientConnectorError as exc:
-        raise EvolinkConnectionError(f"could not connect to {config.base_url}: {exc.os_error}", sent=False) from None
+        raise EvolinkConnectionError(
+            f"could not connect to {config.base_url}: {exc.os_error}", sent=False
+        ) from None
     except (aiohttp.ServerTimeoutError, asyncio.TimeoutError):
         raise EvolinkConnectionError(
             f"no answer from {config.base_url} within {config.read_timeout:g} s", sent=True

@@ -23,7 +23,9 @@ class EvolinkConnectionConfig:
     read_timeout: float = DEFAULT_READ_TIMEOUT
 
     @classmethod
-    def from_connection(cls, conn: Any, *, timeout: float | tuple[float, float] | None = None) -> EvolinkConnectionConfig:
+    def from_connection(
+        cls, conn: Any, *, timeout: float | tuple[float, float] | None = None
+    ) -> EvolinkConnectionConfig:
         """Build from an Airflow ``Connection``: host (bare or full URL), schema as scheme, password as key.
 
         Timeouts come from the hook argument, else the connection extra ``timeout`` (seconds, or a
@@ -40,7 +42,9 @@ class EvolinkConnectionConfig:
         extra = conn.extra_dejson if hasattr(conn, "extra_dejson") else {}
         connect, read = _timeouts(timeout if timeout is not None else extra.get("timeout"))
         base_url = normalize_base_url(conn.host, scheme=conn.schema or None, port=conn.port)
-        return cls(conn_id=conn_id, base_url=base_url, api_key=api_key, connect_timeout=connect, read_timeout=read)
+        return cls(
+            conn_id=conn_id, base_url=base_url, api_key=api_key, connect_timeout=connect, read_timeout=read
+        )
 
 
 def _timeouts(value: Any) -> tuple[float, float]:

@@ -72,7 +72,9 @@ class EvolinkHook(HttpHook):
         self.evolink_conn_id = evolink_conn_id
         self.timeout = timeout
         self.retry_policy = (
-            retry_policy if isinstance(retry_policy, RetryPolicy) else RetryPolicy.from_dict(dict(retry_policy or {}))
+            retry_policy
+            if isinstance(retry_policy, RetryPolicy)
+            else RetryPolicy.from_dict(dict(retry_policy or {}))
         )
         self._sleep = sleep
 
@@ -99,7 +101,7 @@ class EvolinkHook(HttpHook):
             credits = self.get_credits()
         except EvolinkError as exc:
             return False, str(exc)
-        except Exception as exc:  # noqa: BLE001 - the UI shows any failure as text
+        except Exception as exc:
             return False, f"{type(exc).__name__}: {exc}"
         remaining = "unlimited" if credits.unlimited else f"{credits.remaining_credits:g}"
         return True, f"Connected to Evolink; remaining credits: {remaining}"
@@ -125,7 +127,9 @@ class EvolinkHook(HttpHook):
 
     def _set_base_url(self, connection: Any) -> None:
         # HttpHook's own rule defaults to http://; Evolink's base URL is https unless the host says otherwise.
-        self.base_url = normalize_base_url(connection.host, scheme=connection.schema or None, port=connection.port)
+        self.base_url = normalize_base_url(
+            connection.host, scheme=connection.schema or None, port=connection.port
+        )
         self._base_url_initialized = True
 
     def _extract_auth(self, connection: Any) -> Any | None:

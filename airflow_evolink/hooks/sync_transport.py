@@ -32,7 +32,9 @@ def send_sync(session: requests.Session, config: EvolinkConnectionConfig, call: 
             allow_redirects=False,
         )
     except requests.exceptions.ConnectTimeout as exc:
-        raise EvolinkConnectionError(f"could not connect to {config.base_url}: {_reason(exc)}", sent=False) from None
+        raise EvolinkConnectionError(
+            f"could not connect to {config.base_url}: {_reason(exc)}", sent=False
+        ) from None
     except requests.exceptions.ReadTimeout:
         raise EvolinkConnectionError(
             f"no answer from {config.base_url} within {config.read_timeout:g} s", sent=True
@@ -64,7 +66,8 @@ def _read_limited(response: requests.Response) -> bytes:
         size += len(chunk)
         if size > MAX_RESPONSE_BYTES:
             raise EvolinkResponseError(
-                f"Evolink response body larger than {MAX_RESPONSE_BYTES} bytes", http_status=response.status_code
+                f"Evolink response body larger than {MAX_RESPONSE_BYTES} bytes",
+                http_status=response.status_code,
             )
         chunks.append(chunk)
     return b"".join(chunks)
@@ -76,7 +79,9 @@ def _failed_before_sending(exc: BaseException) -> bool:
     current: BaseException | None = exc
     while current is not None and id(current) not in seen:
         seen.add(id(current))
-        if isinstance(current, (NewConnectionError, ConnectTimeoutError, NameResolutionError, ConnectionRefusedError)):
+        if isinstance(
+            current, (NewConnectionError, ConnectTimeoutError, NameResolutionError, ConnectionRefusedError)
+        ):
             return True
         reason = getattr(current, "reason", None)
         if isinstance(reason, BaseException) and id(reason) not in seen:

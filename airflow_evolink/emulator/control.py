@@ -1,0 +1,168 @@
+"""The /_emulator/ control API: the fault and state API over HTTP, for clients in other processes."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aiohttp import web
+
+from airflow_evolink.emulator.context import STATE_KEY
+from airflow_evolink.emulator.faults import FaultRule
+from airflow_evolink.emulator.jobs import JobOverride, make_error
+from airflow_evolink.emulator.state import StateView
+
+PREFIX = "/_emulator"
+
+
+class _BadPayload(Exception):
+    pass
+
+
+def add_control_routes(app: web.Application) -> None:
+    router = app.router
+    router.add_post(f"{PREFIX}/faults", add_faults)
+    router.add_get(f"{PREFIX}/faults", list_faults)
+    router.add_delete(f"{PREFIX}/faults", clear_faults)
+    router.add_post(f"{PREFIX}/jobs", add_job_overrides)
+    router.add_post(f"{PREFIX}/results/expire", expire_results)
+    router.add_post(f"{PREFIX}/reset", reset)
+    router.add_get(f"{PREFIX}/requests", list_requests)
+    router.add_get(f"{PREFIX}/stats", stats)
+    router.add_get(f"{PREFIX}/tasks", list_tasks)
+    router.add_post(f"{PREFIX}/clock", advance_clock)
+    router.add_post(f"{PREFIX}/credits", set_credits)
+
+
+async def add_faults(request: web.Request) -> web.Response:
+    faults = request.app[STATE_KEY].faults
+    try:
+        items = _as_list(await _payload(request))
+        rules = [FaultRule.from_dict(item) for item in items]
+    except (_BadPayload, ValueError, TypeError) as error:
+        return _bad(error)
+    for rule in rules:
+        faults.add(rule)
+    return _ok({"added": len(rules), "faults": faults.pending()})
+
+
+async def list_faults(request: web.Request) -> web.Response:
+    state = request.app[STATE_KEY]
+    with state.lock:
+        overrides = [override.to_dict() for override in state.jobs.overrides]
+    return _ok({"faults": state.faults.pending(), "job_overrides": overrides})
+
+
+async def clear_faults(request: web.Request) -> web.Response:
+    request.app[STATE_KEY].faults.clear()
+    return _ok({"faults": []})
+
+
+async def add_job_overrides(request: web.Request) -> web.Response:
+    state = request.app[STATE_KEY]
+    try:
+        overrides = [_override(item) for item in _as_list(await _payload(request))]
+    except (_BadPayload, ValueError, TypeError) as error:
+        return _bad(error)
+    for override in overrides:
+        state.faults.override_jobs(override)
+    with state.lock:
+        pending = [override.to_dict() for override in state.jobs.overrides]
+    return _ok({"added": len(overrides), "job_overrides": pending})
+
+
+async def expire_results(request: web.Request) -> web.Response:
+    return _ok({"expired": request.app[STATE_KEY].faults.expire_results_now()})
+
+
+async def reset(request: web.Request) -> web.Response:
+    request.app[STATE_KEY].reset()
+    return _ok({"reset": True})
+
+
+async def list_requests(request: web.Request) -> web.Response:
+    return _ok({"requests": StateView(request.app[STATE_KEY]).requests()})
+
+
+async def stats(request: web.Request) -> web.Response:
+    return _ok(StateView(request.app[STATE_KEY]).stats())
+
+
+async def list_tasks(request: web.Request) -> web.Response:
+    return _ok({"tasks": StateView(request.app[STATE_KEY]).tasks()})
+
+
+async def advance_clock(request: web.Request) -> web.Response:
+    clock = request.app[STATE_KEY].clock
+    try:
+        data = await _payload(request)
+        seconds = data.get("advance") if isinstance(data, dict) else None
+        if isinstance(seconds, bool) or not isinstance(seconds, (int, float)):
+            raise _BadPayload('expected {"advance": <seconds>}')
+        offset = clock.advance(float(seconds))
+    except (_BadPayload, ValueError) as error:
+        return _bad(error)
+    return _ok({"offset": offset})
+
+
+async def set_credits(request: web.Request) -> web.Response:
+    view = StateView(request.app[STATE_KEY])
+    try:
+        data = await _payload(request)
+        remaining = data.get("remaining") if isinstance(data, dict) else None
+        if isinstance(remaining, bool) or not isinstance(remaining, int):
+            raise _BadPayload('expected {"remaining": <integer credits>}')
+    except _BadPayload as error:
+        return _bad(error)
+    view.set_credits(remaining)
+    return _ok(view.credits())
+
+
+def _override(item: dict[str, Any]) -> JobOverride:
+    """Parse {"status", "error", "results", "job_seconds", "count"}; `error` may be just a code."""
+    known = {"status", "error", "results", "job_seconds", "count"}
+    unknown = set(item) - known
+    if unknown:
+        raise _BadPayload(f"unknown job override field(s): {', '.join(sorted(unknown))}")
+    error = item.get("error")
+    if isinstance(error, str):
+        error = make_error(error)
+    elif isinstance(error, dict):
+        error = make_error(str(error.get("code", "unknown_error")), error.get("message"))
+    elif error is not None:
+        raise _BadPayload("error must be a code string or {code, message}")
+    status = item.get("status")
+    if status is None and error is not None:
+        status = "failed"
+    return JobOverride(
+        status=status,
+        error=error,
+        results=bool(item.get("results", status in (None, "completed"))),
+        job_seconds=item.get("job_seconds"),
+        count=int(item.get("count", 1)),
+    )
+
+
+async def _payload(request: web.Request) -> Any:
+    raw = await request.read()
+    if not raw:
+        return {}
+    try:
+        return json.loads(raw)
+    except ValueError as error:
+        raise _BadPayload(f"body must be JSON: {error}") from error
+
+
+def _as_list(data: Any) -> list[dict[str, Any]]:
+    items = data if isinstance(data, list) else [data]
+    if not all(isinstance(item, dict) for item in items):
+        raise _BadPayload("expected a JSON object or a list of objects")
+    return items
+
+
+def _ok(data: Any) -> web.Response:
+    return web.json_response(data)
+
+
+def _bad(error: Exception) -> web.Response:
+    return web.json_response({"error": str(error)}, status=400)

@@ -1,0 +1,191 @@
+"""Fault injection: HTTP-level faults matched per request, and outcome overrides for the next jobs."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+from airflow_evolink.emulator.jobs import JobOverride, JobStore, make_error
+
+KINDS = frozenset({"status", "truncated", "non_json", "delay", "reset"})
+BODIES = frozenset({"json", "html"})
+
+
+@dataclass
+class FaultRule:
+    """One rule, used for the next `count` requests whose method and path match.
+
+    kind:
+      * status    - answer `status` with an Evolink JSON error (`body="json"`) or an nginx page (`"html"`).
+      * truncated - handle the request normally (a POST creates its task), then send 200 with the JSON
+                    body cut in half.
+      * non_json  - 200 with text/plain garbage.
+      * delay     - sleep `seconds`, then answer normally.
+      * reset     - close the TCP connection without any HTTP response.
+    after_processing: handle the request first (a POST creates and charges its task), then misbehave:
+    the "outcome unknown" case a client must not blindly retry. For `delay` the normal answer is sent
+    after the sleep either way; the flag only decides whether the task exists during the sleep.
+    """
+
+    kind: str
+    method: str = "*"
+    path: str = "/v1/"
+    status: int = 500
+    body: str = "json"
+    retry_after: str | None = None
+    after_processing: bool = False
+    seconds: float = 0.0
+    count: int = 1
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise ValueError(f"kind must be one of {', '.join(sorted(KINDS))}")
+        if self.body not in BODIES:
+            raise ValueError("body must be json or html")
+        if self.count < 1:
+            raise ValueError("count must be >= 1")
+        if not 100 <= self.status <= 599:
+            raise ValueError("status must be an HTTP status code")
+        if self.seconds < 0:
+            raise ValueError("seconds must be >= 0")
+        self.method = self.method.upper()
+        if self.retry_after is not None:
+            self.retry_after = str(self.retry_after)
+
+    def matches(self, method: str, path: str) -> bool:
+        return (self.method in ("*", method)) and path.startswith(self.path)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> FaultRule:
+        """Build from the control API's JSON; unknown keys are an error so typos do not pass silently."""
+        known = {f.name for f in fields(cls)}
+        unknown = set(data) - known
+        if unknown:
+            raise ValueError(f"unknown fault field(s): {', '.join(sorted(unknown))}")
+        if "kind" not in data:
+            raise ValueError("kind is required")
+        return cls(**data)
+
+
+class FaultPlan:
+    """The ordered rule list. Not locked itself; the owner's lock guards it."""
+
+    def __init__(self) -> None:
+        self.rules: list[FaultRule] = []
+
+    def take(self, method: str, path: str) -> FaultRule | None:
+        """The first matching rule, with one use consumed."""
+        for index, rule in enumerate(self.rules):
+            if rule.matches(method, path):
+                rule.count -= 1
+                if rule.count <= 0:
+                    del self.rules[index]
+                return rule
+        return None
+
+
+class Faults:
+    """The Python fault API (`EmulatorServer.faults`); safe to call from the test thread."""
+
+    def __init__(self, lock: threading.RLock, plan: FaultPlan, jobs: JobStore) -> None:
+        self._lock = lock
+        self._plan = plan
+        self._jobs = jobs
+
+    # HTTP-level faults -------------------------------------------------------------------------
+
+    def add(self, rule: FaultRule) -> FaultRule:
+        with self._lock:
+            self._plan.rules.append(rule)
+        return rule
+
+    def http_status(
+        self,
+        status: int,
+        *,
+        method: str = "*",
+        path: str = "/v1/",
+        body: str = "json",
+        retry_after: str | int | None = None,
+        after_processing: bool = False,
+        count: int = 1,
+    ) -> FaultRule:
+        retry = None if retry_after is None else str(retry_after)
+        return self.add(FaultRule("status", method, path, status, body, retry, after_processing, count=count))
+
+    def truncated(self, *, method: str = "*", path: str = "/v1/", count: int = 1) -> FaultRule:
+        return self.add(FaultRule("truncated", method, path, count=count))
+
+    def non_json(
+        self, *, method: str = "*", path: str = "/v1/", after_processing: bool = False, count: int = 1
+    ) -> FaultRule:
+        return self.add(FaultRule("non_json", method, path, after_processing=after_processing, count=count))
+
+    def delay(
+        self,
+        seconds: float,
+        *,
+        method: str = "*",
+        path: str = "/v1/",
+        after_processing: bool = False,
+        count: int = 1,
+    ) -> FaultRule:
+        return self.add(
+            FaultRule("delay", method, path, seconds=seconds, after_processing=after_processing, count=count)
+        )
+
+    def reset_connection(
+        self, *, method: str = "*", path: str = "/v1/", after_processing: bool = False, count: int = 1
+    ) -> FaultRule:
+        return self.add(FaultRule("reset", method, path, after_processing=after_processing, count=count))
+
+    def pending(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return [rule.to_dict() for rule in self._plan.rules]
+
+    def clear(self) -> None:
+        """Drop pending HTTP faults and job overrides."""
+        with self._lock:
+            self._plan.rules.clear()
+            self._jobs.overrides.clear()
+
+    # Job outcome overrides ---------------------------------------------------------------------
+
+    def override_jobs(self, override: JobOverride) -> None:
+        with self._lock:
+            self._jobs.add_override(override)
+
+    def fail_next_jobs(
+        self, code: str, message: str | None = None, count: int = 1, job_seconds: float | None = None
+    ) -> None:
+        """The next `count` jobs end `failed` with business code `code`."""
+        error = make_error(code, message)
+        self.override_jobs(JobOverride("failed", error, False, job_seconds, count))
+
+    def next_jobs_status(
+        self,
+        status: str,
+        count: int = 1,
+        error_code: str | None = None,
+        error_message: str | None = None,
+        job_seconds: float | None = None,
+    ) -> None:
+        """The next jobs end with any status string, e.g. `cancelled` (undocumented but seen)."""
+        error = make_error(error_code, error_message) if error_code else None
+        self.override_jobs(JobOverride(status, error, status == "completed", job_seconds, count))
+
+    def complete_without_results(self, count: int = 1, job_seconds: float | None = None) -> None:
+        self.override_jobs(JobOverride("completed", None, False, job_seconds, count))
+
+    def next_jobs_seconds(self, seconds: float, count: int = 1) -> None:
+        """The next jobs take `seconds` instead of `config.job_seconds`, and complete normally."""
+        self.override_jobs(JobOverride(None, None, True, seconds, count))
+
+    def expire_results_now(self) -> int:
+        """Make every result link that is live now expire (403); returns how many."""
+        with self._lock:
+            return self._jobs.expire_results_now()

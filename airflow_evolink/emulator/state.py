@@ -1,0 +1,105 @@
+"""Everything one emulator instance remembers, behind one lock.
+
+The aiohttp handlers run on the server's own thread while tests call the Python API from theirs; a single
+re-entrant lock keeps both sides consistent and is cheap because each hold is a few dict operations.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+from airflow_evolink.emulator.billing import Ledger
+from airflow_evolink.emulator.clock import Clock
+from airflow_evolink.emulator.config import EmulatorConfig
+from airflow_evolink.emulator.faults import FaultPlan, Faults
+from airflow_evolink.emulator.jobs import JobStore
+from airflow_evolink.emulator.ratelimit import TokenBucket
+from airflow_evolink.emulator.recorder import Recorder
+
+
+@dataclass(frozen=True)
+class IdempotentResult:
+    """What a first successful POST with an Idempotency-Key returned."""
+
+    fingerprint: str
+    task_id: str
+    response: str
+
+
+class EmulatorState:
+    def __init__(self, config: EmulatorConfig, clock: Clock | None = None) -> None:
+        self.config = config
+        self.clock = clock or Clock()
+        self.lock = threading.RLock()
+        self.ledger = Ledger(config.credits)
+        self.jobs = JobStore(config, self.clock)
+        self.plan = FaultPlan()
+        self.faults = Faults(self.lock, self.plan, self.jobs)
+        self.recorder = Recorder(config.request_log_limit)
+        self.idempotency: dict[tuple[str, str], IdempotentResult] = {}
+        self.bucket = self._new_bucket()
+
+    def _new_bucket(self) -> TokenBucket | None:
+        rate = self.config.rate_limit
+        if rate is None:
+            return None
+        burst = self.config.rate_burst or max(1, int(rate))
+        return TokenBucket(rate, burst, self.clock.now())
+
+    def reset(self) -> None:
+        """Back to a fresh start: no tasks, faults, log or replays; full credits; clock offset 0."""
+        with self.lock:
+            self.clock.reset()
+            self.ledger.reset()
+            self.jobs.clear()
+            self.plan.rules.clear()
+            self.recorder.clear()
+            self.idempotency.clear()
+            self.bucket = self._new_bucket()
+
+
+class StateView:
+    """Read access for tests (`EmulatorServer.state`); every method returns plain copies."""
+
+    def __init__(self, state: EmulatorState) -> None:
+        self._state = state
+
+    def requests(self) -> list[dict[str, Any]]:
+        with self._state.lock:
+            return [record.to_dict() for record in self._state.recorder.records]
+
+    def stats(self) -> dict[str, Any]:
+        with self._state.lock:
+            return self._state.recorder.stats()
+
+    def credits(self) -> dict[str, Any]:
+        """The GET /v1/credits body."""
+        with self._state.lock:
+            return self._state.ledger.view()
+
+    def set_credits(self, remaining: int) -> None:
+        with self._state.lock:
+            self._state.ledger.set_remaining(remaining)
+
+    def tasks(self) -> list[dict[str, Any]]:
+        """Every task with what the emulator recorded about it (including its callback_url)."""
+        with self._state.lock:
+            now = self._state.clock.now()
+            return [
+                {
+                    "id": job.id,
+                    "model": job.model,
+                    "status": job.status_at(now)[0],
+                    "final_status": job.final_status,
+                    "duration": job.duration,
+                    "credits_reserved": job.credits,
+                    "callback_url": job.callback_url,
+                    "api_key": job.api_key,
+                }
+                for job in self._state.jobs.jobs.values()
+            ]
+
+    def reset(self) -> None:
+        self._state.reset()

@@ -1,0 +1,8 @@
+"""XCom keys the operators and sensor push; links and downstream tasks read them."""
+
+EVOLINK_TASK = "evolink_task"
+EVOLINK_TASK_ID = "evolink_task_id"
+EVOLINK_TASK_URL = "evolink_task_url"
+CREDITS_RESERVED = "credits_reserved"
+ESTIMATED_TIME = "estimated_time"
+RESULT_URLS = "result_urls"

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Create (or reuse) the project's virtualenv with Airflow, this provider and the test tools,
+# pinned by the constraints file. Quick when nothing changed since the last run.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+VENV=${EVOLINK_VENV:-.venv}
+PYTHON=${PYTHON:-$(command -v python3.11 || command -v python3)}
+CONSTRAINTS=constraints/constraints-py3.11.txt
+
+stamp=$(cat setup.cfg pyproject.toml "$CONSTRAINTS" | sha256sum | cut -c1-16)
+if [ -x "$VENV/bin/python" ] && [ "$(cat "$VENV/.bootstrap-stamp" 2>/dev/null)" = "$stamp" ]; then
+  exit 0
+fi
+
+echo "Setting up $VENV (Airflow and the provider, pinned by $CONSTRAINTS); this takes a minute or two..."
+"$PYTHON" -m venv "$VENV"
+"$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -c "$CONSTRAINTS" -e ".[test]" 2>&1 \
+  | grep -v '^WARNING: Location' || true
+"$VENV/bin/python" -c "import airflow, airflow_evolink, aiohttp, tenacity, pydantic" \
+  || { echo "bootstrap failed: the virtualenv cannot import its packages" >&2; exit 1; }
+echo "$stamp" > "$VENV/.bootstrap-stamp"

@@ -1,0 +1,73 @@
+"""Test setup: an isolated Airflow home, the emulator on 127.0.0.1, and the metadata DB once per process.
+
+Airflow reads its configuration when first imported, so the environment is set here, at import time,
+before any test module imports Airflow.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+_HOME = Path(tempfile.mkdtemp(prefix="evolink-airflow-home-"))
+os.environ["AIRFLOW_HOME"] = str(_HOME)
+os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(REPO / "dags")
+os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
+os.environ["AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION"] = "False"
+os.environ.setdefault("AIRFLOW__LOGGING__LOGGING_LEVEL", "INFO")
+os.environ.pop("AIRFLOW_CONN_EVOLINK_DEFAULT", None)
+
+from airflow_evolink.emulator import EmulatorConfig, EmulatorServer  # noqa: E402
+
+TEST_API_KEY = "sk-test-4f9c2a7e1b"
+
+
+def connection_json(base_url: str, api_key: str = TEST_API_KEY, **extra: object) -> str:
+    data: dict[str, object] = {"conn_type": "evolink", "host": base_url, "password": api_key}
+    if extra:
+        data["extra"] = extra
+    return json.dumps(data)
+
+
+@pytest.fixture(scope="session")
+def emulator() -> Iterator[EmulatorServer]:
+    """One emulator for the session, with short jobs. Tests that inject faults reset it afterwards."""
+    server = EmulatorServer(EmulatorConfig(api_key=TEST_API_KEY, job_seconds=3.0, seed=7))
+    server.start()
+    os.environ["AIRFLOW_CONN_EVOLINK_DEFAULT"] = connection_json(server.base_url)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def clean_emulator(emulator: EmulatorServer) -> Iterator[EmulatorServer]:
+    """The session emulator with no faults and an empty request log, and left that way."""
+    emulator.state.reset()
+    yield emulator
+    emulator.state.reset()
+
+
+@pytest.fixture(scope="session")
+def airflow_db() -> None:
+    """Create the metadata DB once per pytest process (``dag.test()`` needs it)."""
+    from airflow.utils import db
+
+    db.initdb()
+    from airflow.models.pool import Pool
+
+    Pool.create_or_update_pool(
+        "evolink_submissions", slots=2, description="Evolink submissions", include_deferred=False
+    )
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    shutil.rmtree(_HOME, ignore_errors=True)

@@ -1,0 +1,227 @@
+"""Real Airflow components as processes on 127.0.0.1, for end-to-end tests.
+
+Each component runs in its own process group (``setsid``), so a test can SIGKILL one component with its
+children, and stopping the cluster ends exactly the processes it started.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import requests
+
+REPO = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_for(condition: Callable[[], Any], timeout: float, what: str, interval: float = 0.5) -> Any:
+    deadline = time.monotonic() + timeout
+    last_error: BaseException | None = None
+    while time.monotonic() < deadline:
+        try:
+            value = condition()
+            if value:
+                return value
+        except Exception as exc:
+            last_error = exc
+        time.sleep(interval)
+    raise TimeoutError(f"timed out after {timeout:.0f} s waiting for {what} (last error: {last_error})")
+
+
+@dataclass
+class PostgresDatabase:
+    """A throwaway database on the machine's PostgreSQL (127.0.0.1:5432, trust auth)."""
+
+    name: str = field(default_factory=lambda: f"evolink_e2e_{uuid.uuid4().hex[:10]}")
+    url: str = ""
+
+    def _admin(self) -> Any:
+        import psycopg2
+
+        conn = psycopg2.connect(host="127.0.0.1", port=5432, user="postgres", dbname="postgres")
+        conn.autocommit = True
+        return conn
+
+    def create(self) -> str:
+        conn = self._admin()
+        try:
+            with conn.cursor() as cur:
+                cur.execute(f'CREATE DATABASE "{self.name}"')
+        finally:
+            conn.close()
+        self.url = f"postgresql+psycopg2://postgres@127.0.0.1:5432/{self.name}"
+        return self.url
+
+    def query(self, sql: str, *args: Any) -> list[tuple[Any, ...]]:
+        import psycopg2
+
+        with psycopg2.connect(host="127.0.0.1", port=5432, user="postgres", dbname=self.name) as conn:
+            with conn.cursor() as cur:
+                cur.execute(sql, args)
+                return list(cur.fetchall())
+
+    def drop(self) -> None:
+        conn = self._admin()
+        try:
+            with conn.cursor() as cur:
+                cur.execute(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
+        finally:
+            conn.close()
+
+
+@dataclass
+class AirflowCluster:
+    """api-server, scheduler, dag-processor and triggerer sharing one AIRFLOW_HOME and metadata DB."""
+
+    home: Path
+    db_url: str
+    extra_env: dict[str, str] = field(default_factory=dict)
+    executor: str = "LocalExecutor"
+    port: int = field(default_factory=free_port)
+    processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    jwt_secret: str = field(default_factory=lambda: uuid.uuid4().hex)
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def env(self) -> dict[str, str]:
+        env = dict(os.environ)
+        env.update(
+            {
+                "AIRFLOW_HOME": str(self.home),
+                "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": self.db_url,
+                "AIRFLOW__CORE__EXECUTOR": self.executor,
+                "AIRFLOW__CORE__PARALLELISM": "4",
+                "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "dags"),
+                "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+                "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
+                "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{self.base_url}/execution/",
+                "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
+                "AIRFLOW__API__HOST": "127.0.0.1",
+                "AIRFLOW__API__PORT": str(self.port),
+                "AIRFLOW__API__BASE_URL": self.base_url,
+                "AIRFLOW__API_AUTH__JWT_SECRET": self.jwt_secret,
+                "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "2",
+                "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
+                "AIRFLOW__TRIGGERER__JOB_HEARTBEAT_SEC": "2",
+                "AIRFLOW__TRIGGERER__TRIGGERER_HEALTH_CHECK_THRESHOLD": "8",
+                "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_SEC": "2",
+                "PYTHONUNBUFFERED": "1",
+            }
+        )
+        env.update(self.extra_env)
+        return env
+
+    def airflow(self, *args: str, timeout: float = 180) -> str:
+        result = subprocess.run(
+            [str(BIN / "airflow"), *args],
+            env=self.env(),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+        if result.returncode != 0:
+            raise RuntimeError(
+                f"airflow {' '.join(args)} failed:\n{result.stdout[-2000:]}\n{result.stderr[-4000:]}"
+            )
+        return result.stdout
+
+    def start(self, name: str, *args: str) -> subprocess.Popen[bytes]:
+        log = open(self.home / f"{name}.log", "ab")
+        process = subprocess.Popen(
+            [str(BIN / "airflow"), *args],
+            env=self.env(),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        self.processes[name] = process
+        return process
+
+    def start_all(
+        self, components: tuple[str, ...] = ("api-server", "scheduler", "dag-processor", "triggerer")
+    ) -> None:
+        self.home.mkdir(parents=True, exist_ok=True)
+        self.airflow("db", "migrate")
+        commands = {
+            "api-server": ("api-server", "--host", "127.0.0.1", "--port", str(self.port), "--workers", "1"),
+            "scheduler": ("scheduler", "--skip-serve-logs"),
+            "dag-processor": ("dag-processor",),
+            "triggerer": ("triggerer", "--skip-serve-logs"),
+            "celery-worker": ("celery", "worker", "--concurrency", "2", "--skip-serve-logs"),
+        }
+        for name in components:
+            self.start(name, *commands[name])
+        wanted = {"scheduler", "triggerer", "dag_processor"} & {c.replace("-", "_") for c in components}
+        wait_for(lambda: self._healthy(wanted), 120, "a healthy Airflow")
+
+    def _healthy(self, wanted: set[str]) -> bool:
+        health = requests.get(f"{self.base_url}/api/v2/monitor/health", timeout=5).json()
+        if health["metadatabase"]["status"] != "healthy":
+            return False
+        return all(health.get(name, {}).get("status") == "healthy" for name in wanted)
+
+    def kill(self, name: str) -> None:
+        """SIGKILL the component and its children, as a crash would."""
+        process = self.processes.pop(name)
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=30)
+
+    def stop(self) -> None:
+        for process in self.processes.values():
+            try:
+                os.killpg(process.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                continue
+        deadline = time.monotonic() + 20
+        for process in self.processes.values():
+            try:
+                process.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait(timeout=10)
+        self.processes.clear()
+
+    # ---- REST API ---------------------------------------------------------------------------------
+    def api(self, method: str, path: str, **kwargs: Any) -> Any:
+        response = requests.request(method, f"{self.base_url}/api/v2{path}", timeout=30, **kwargs)
+        response.raise_for_status()
+        return response.json()
+
+    def trigger(self, dag_id: str, run_id: str) -> None:
+        wait_for(lambda: self.api("GET", f"/dags/{dag_id}"), 120, f"DAG {dag_id} to be parsed")
+        self.api("PATCH", f"/dags/{dag_id}", json={"is_paused": False})
+        self.api("POST", f"/dags/{dag_id}/dagRuns", json={"dag_run_id": run_id, "logical_date": None})
+
+    def run_state(self, dag_id: str, run_id: str) -> str:
+        return str(self.api("GET", f"/dags/{dag_id}/dagRuns/{run_id}")["state"])
+
+    def task_state(self, dag_id: str, run_id: str, task_id: str) -> str | None:
+        return self.api("GET", f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}")["state"]
+
+    def xcom(self, dag_id: str, run_id: str, task_id: str, key: str = "return_value") -> Any:
+        path = f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/xcomEntries/{key}"
+        return self.api("GET", path, params={"deserialize": "true"})["value"]
+
+    def log_text(self, name: str) -> str:
+        path = self.home / f"{name}.log"
+        return path.read_text(errors="replace") if path.exists() else ""

@@ -1,0 +1,116 @@
+"""The example DAG in real Airflow components on 127.0.0.1, with the triggerer killed mid-wait.
+
+api-server, scheduler (LocalExecutor), dag-processor and triggerer run as separate processes on a
+PostgreSQL metadata DB; the emulator runs as its own process. The sensor must be seen ``deferred``, the
+triggerer is then SIGKILLed, a new one takes the trigger over, and the run still succeeds with one paid POST.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+
+from tests.e2e.cluster import AirflowCluster, PostgresDatabase, wait_for
+
+DAG_ID = "example_evolink_image_to_video"
+JOB_SECONDS = 25
+
+
+@pytest.fixture(scope="module")
+def emulator_process() -> Iterator[str]:
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "airflow_evolink.emulator",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            "0",
+            "--job-seconds",
+            str(JOB_SECONDS),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    assert process.stdout is not None
+    line = process.stdout.readline()
+    match = re.search(r"http://127\.0\.0\.1:\d+", line)
+    assert match, f"emulator did not start: {line}"
+    try:
+        yield match.group(0)
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def cluster(emulator_process: str) -> Iterator[AirflowCluster]:
+    database = PostgresDatabase()
+    database.create()
+    home = Path(tempfile.mkdtemp(prefix="evolink-e2e-"))
+    connection = {"conn_type": "evolink", "host": emulator_process, "password": "sk-e2e-secret-key"}
+    airflow = AirflowCluster(
+        home=home, db_url=database.url, extra_env={"AIRFLOW_CONN_EVOLINK_DEFAULT": json.dumps(connection)}
+    )
+    airflow.database = database  # type: ignore[attr-defined]
+    try:
+        airflow.start_all()
+        yield airflow
+    finally:
+        airflow.stop()
+        database.drop()
+
+
+def test_deferred_sensor_survives_a_triggerer_sigkill(cluster: AirflowCluster, emulator_process: str):
+    started = time.monotonic()
+    run_id = f"e2e_{int(time.time())}"
+    cluster.trigger(DAG_ID, run_id)
+
+    wait_for(
+        lambda: cluster.task_state(DAG_ID, run_id, "wait_for_video") == "deferred", 120, "the sensor to defer"
+    )
+    deferred_at = time.monotonic()
+    database: PostgresDatabase = cluster.database  # type: ignore[attr-defined]
+    # The trigger row must be owned by the running triggerer before we kill it.
+    wait_for(
+        lambda: database.query("SELECT triggerer_id FROM trigger WHERE triggerer_id IS NOT NULL"),
+        60,
+        "the triggerer to pick up the trigger",
+    )
+    [(old_triggerer,)] = database.query("SELECT triggerer_id FROM trigger")
+
+    cluster.kill("triggerer")
+    killed_at = time.monotonic()
+    assert cluster.task_state(DAG_ID, run_id, "wait_for_video") == "deferred"
+    cluster.start("triggerer", "triggerer", "--skip-serve-logs")
+
+    wait_for(lambda: cluster.run_state(DAG_ID, run_id) in ("success", "failed"), 240, "the run to finish")
+    finished_at = time.monotonic()
+    assert cluster.run_state(DAG_ID, run_id) == "success", cluster.log_text("scheduler")[-3000:]
+
+    urls = cluster.xcom(DAG_ID, run_id, "wait_for_video")
+    task_id = cluster.xcom(DAG_ID, run_id, "submit_video")
+    assert urls == [f"{emulator_process}/files/{task_id}.mp4"]
+    assert cluster.task_state(DAG_ID, run_id, "use_videos") == "success"
+
+    # The new triggerer (a different job) completed the trigger; the DAG paid once.
+    jobs = database.query("SELECT id FROM job WHERE job_type = 'TriggererJob' ORDER BY id")
+    assert len(jobs) >= 2 and old_triggerer in {row[0] for row in jobs}
+    stats = requests.get(f"{emulator_process}/_emulator/stats", timeout=5).json()
+    assert stats["tasks_created"] == 1
+
+    print(
+        f"\ne2e timings: deferred after {deferred_at - started:.1f} s, triggerer killed at "
+        f"{killed_at - started:.1f} s, run succeeded at {finished_at - started:.1f} s"
+    )
