@@ -7,7 +7,7 @@ VENV=${EVOLINK_VENV:-.venv}
 export PATH="$(cd "$VENV" && pwd)/bin:$PATH"
 
 echo "== ruff"
-ruff check airflow_evolink dags tests benchmarks
+ruff check .
 echo "== mypy"
 mypy
 echo "== pytest"
