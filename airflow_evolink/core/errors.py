@@ -175,7 +175,9 @@ class EvolinkTaskFailedError(EvolinkError):
         self.status = status
         self.code = code
         self.task_message = message
-        self.retryable = task_error_is_retryable(code) and status == "failed"
+        from airflow_evolink.core.status import TaskStatus
+
+        self.retryable = task_error_is_retryable(code) and TaskStatus.parse(status) is TaskStatus.FAILED
         hint = "retrying may help" if self.retryable else "retrying the same input will not help"
         code_text = f" [{code}]" if code else ""
         super().__init__(

@@ -7,6 +7,7 @@ only the rules that hold for every model (``model`` present, ``callback_url`` sa
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -31,12 +32,6 @@ class FamilyRules:
     images_max: int | None = None
 
 
-def _reject_bool(value: Any) -> Any:
-    if isinstance(value, bool):
-        raise ValueError("must be an integer, not a boolean")
-    return value
-
-
 class VideoRequest(BaseModel):
     """Fields every video model shares. Unknown fields are kept and sent as given."""
 
@@ -53,7 +48,12 @@ class VideoRequest(BaseModel):
 
     family: ClassVar[str] = "generic"
 
-    _check_duration = field_validator("duration", mode="before")(_reject_bool)
+    @field_validator("duration", mode="before")
+    @classmethod
+    def _check_duration(cls, value: Any) -> Any:
+        if isinstance(value, bool):
+            raise ValueError("must be an integer, not a boolean")
+        return value
 
     @classmethod
     def rules_for(cls, model: str) -> FamilyRules:
@@ -103,6 +103,12 @@ class PassThroughVideoRequest(VideoRequest):
     quality: Any = None
     model_params: Any = None
 
+    @field_validator("duration", mode="before")
+    @classmethod
+    def _check_duration(cls, value: Any) -> Any:
+        # An unknown model's duration goes through as given.
+        return value
+
     def check_rules(self) -> None:
         if self.callback_url is not None:
             check_callback_url(self.callback_url, model=self.model)
@@ -138,7 +144,8 @@ class KlingVideoRequest(VideoRequest):
     def check_rules(self) -> None:
         super().check_rules()
         model = self.model
-        image_to_video = "image-to-video" in model
+        name = model.lower()
+        image_to_video = "image-to-video" in name
         if image_to_video and not self.image_start:
             raise EvolinkValidationError(
                 "image_start", "is required for Kling image-to-video (the first frame URL)", model=model
@@ -152,9 +159,11 @@ class KlingVideoRequest(VideoRequest):
             if value is not None:
                 check_http_url(field, value, model=model)
         _check_choice("sound", self.sound, ("on", "off"), model)
-        if self.image_urls is not None and not model.startswith("kling-o3"):
+        if self.image_urls is not None and not (name.startswith("kling-o3") and image_to_video):
             raise EvolinkValidationError(
-                "image_urls", "is not used by this Kling model: pass image_start / image_end", model=model
+                "image_urls",
+                "is only taken by kling-o3 image-to-video (style references); pass image_start / image_end",
+                model=model,
             )
         for index, url in enumerate(self.image_urls or []):
             check_http_url(f"image_urls[{index}]", url, model=model)
@@ -206,10 +215,12 @@ class SeedanceVideoRequest(ImageUrlsVideoRequest):
     def rules_for(cls, model: str) -> FamilyRules:
         if model.startswith("seedance-2.0"):
             images = {"t2v": (0, 0), "i2v": (1, 2), "r2v": (0, 9)}.get(_kind(model), (0, 9))
+            standard = not model.startswith(("seedance-2.0-fast", "seedance-2.0-mini"))
             return FamilyRules(
                 duration_min=4,
                 duration_max=15,
-                qualities=("480p", "720p", "1080p"),
+                # 1080p is for the Standard models only.
+                qualities=("480p", "720p", "1080p") if standard else ("480p", "720p"),
                 aspect_ratios=("16:9", "9:16", "1:1", "4:3", "3:4", "21:9", "adaptive"),
                 images_min=images[0],
                 images_max=images[1],
@@ -351,6 +362,12 @@ def build_video_request(fields: Mapping[str, Any]) -> VideoRequest:
     except ValidationError as exc:
         raise _first_error(exc, model) from None
     request.check_rules()
+    try:
+        json.dumps(request.payload())
+    except (TypeError, ValueError) as exc:
+        raise EvolinkValidationError(
+            "request", f"every field must be JSON-serializable ({exc})", model=model
+        ) from None
     return request
 
 
@@ -361,7 +378,10 @@ def _check_choice(field: str, value: str | None, allowed: tuple[str, ...], model
 
 def _first_error(exc: ValidationError, model: str) -> EvolinkValidationError:
     error = exc.errors(include_url=False)[0]
-    field = ".".join(str(part) for part in error.get("loc", ())) or "request"
+    field = ""
+    for part in error.get("loc", ()):
+        field += f"[{part}]" if isinstance(part, int) else (f".{part}" if field else str(part))
+    field = field or "request"
     message = str(error.get("msg", "is invalid"))
     message = message.removeprefix("Value error, ")
     rule = message[0].lower() + message[1:] if message else "is invalid"

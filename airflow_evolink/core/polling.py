@@ -30,21 +30,30 @@ class PollSchedule:
         if self.poll_interval is not None:
             return max(0.0, float(self.poll_interval))
         remaining = projected_remaining(task, elapsed)
+        # Until progress moves, the estimate alone is not trusted (it may be far too high): the wait
+        # grows with the time already spent, so a short job is still caught early.
+        cautious = self.min_lag + 0.1 * elapsed
         if remaining is None:
-            delay = max(self.min_lag, 0.1 * elapsed)
+            delay = cautious
         else:
             lag_budget = max(self.min_lag, self.lag_fraction * (elapsed + max(remaining, 0.0)))
             delay = max(0.5 * remaining, lag_budget)
-        delay = min(self.max_interval, max(self.min_interval, delay))
+            if not _progress_known(task):
+                delay = min(delay, cautious)
         draw = (rng or random).random()
-        return delay * (1.0 - self.jitter * draw)
+        delay *= 1.0 - self.jitter * draw
+        return min(self.max_interval, max(self.min_interval, delay))
+
+
+def _progress_known(task: EvolinkTask | None) -> bool:
+    return task is not None and task.progress >= 5
 
 
 def projected_remaining(task: EvolinkTask | None, elapsed: float) -> float | None:
     """Seconds the job probably still needs, from progress when it has moved, else from the estimate."""
     if task is None:
         return None
-    if task.progress >= 5 and elapsed > 0:
+    if _progress_known(task) and elapsed > 0:
         total = elapsed * 100.0 / task.progress
         return max(0.0, total - elapsed)
     if task.estimated_time:

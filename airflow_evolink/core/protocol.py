@@ -81,7 +81,7 @@ def submit_call(request: VideoRequest, idempotency_key: str | None) -> ApiCall:
 
 def check_task_id(task_id: Any) -> str:
     """Task ids look like ``task-unified-1757169743-7cvnl5zw``; accept any id of the API's id alphabet."""
-    if not isinstance(task_id, str) or not TASK_ID_PATTERN.match(task_id):
+    if not isinstance(task_id, str) or not TASK_ID_PATTERN.fullmatch(task_id):
         raise EvolinkValidationError(
             "evolink_task_id",
             "must be an Evolink task id such as 'task-unified-1757169743-7cvnl5zw' "

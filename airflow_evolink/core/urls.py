@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import socket
 from urllib.parse import urlsplit
 
 from airflow_evolink.core.errors import EvolinkValidationError
@@ -12,9 +13,15 @@ CALLBACK_URL_MAX_LENGTH = 2048
 
 def check_http_url(field: str, value: str, *, model: str | None = None) -> None:
     """An input image must be an absolute http(s) URL that Evolink's servers can fetch."""
-    parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise EvolinkValidationError(field, "must be an absolute http:// or https:// URL", value, model=model)
+    try:
+        parts = urlsplit(value)
+        host = parts.hostname
+    except ValueError:
+        host = None
+    if parts.scheme not in ("http", "https") or not host or any(ch.isspace() for ch in value):
+        raise EvolinkValidationError(
+            field, "must be an absolute http:// or https:// URL with a host and no spaces", value, model=model
+        )
 
 
 def check_callback_url(value: str, *, model: str | None = None) -> None:
@@ -34,9 +41,8 @@ def check_callback_url(value: str, *, model: str | None = None) -> None:
         raise EvolinkValidationError(
             field, "must not point at localhost: Evolink cannot reach it", value, model=model
         )
-    try:
-        address = ipaddress.ip_address(host)
-    except ValueError:
+    address = _ip_literal(host)
+    if address is None:
         return
     if (
         address.is_private
@@ -52,3 +58,18 @@ def check_callback_url(value: str, *, model: str | None = None) -> None:
             value,
             model=model,
         )
+
+
+def _ip_literal(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """The address a host names when it is an IP literal, including the short and numeric IPv4 forms
+    (``127.1``, ``2130706433``, ``0x7f000001``) that resolvers accept."""
+    try:
+        return ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        pass
+    if all(ch in "0123456789abcdefx." for ch in host):
+        try:
+            return ipaddress.IPv4Address(socket.inet_aton(host))
+        except OSError:
+            return None
+    return None

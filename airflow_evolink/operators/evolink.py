@@ -10,12 +10,14 @@ from functools import cached_property
 from typing import Any
 
 from airflow_evolink.compat import AirflowFailException, BaseOperator, conf
-from airflow_evolink.core.errors import EvolinkError, EvolinkValidationError
+from airflow_evolink.core.errors import EvolinkError, EvolinkNotFoundError, EvolinkValidationError
 from airflow_evolink.core.models import VideoRequest, build_video_request
 from airflow_evolink.core.polling import PollSchedule
+from airflow_evolink.core.status import TaskStatus
 from airflow_evolink.core.task import EvolinkTask
 from airflow_evolink.hooks.evolink import EvolinkHook
 from airflow_evolink.operators.links import EvolinkTaskLink, EvolinkVideoLink, push_link
+from airflow_evolink.operators.resumable import HAS_TASK_STATE_STORE, ResumableJobMixin
 from airflow_evolink.triggers.evolink import EvolinkVideoTrigger
 from airflow_evolink.utils import xcom_keys
 from airflow_evolink.utils.events import finish_task, result_from_event
@@ -40,7 +42,7 @@ REQUEST_FIELDS = (
 )
 
 
-class EvolinkSubmitVideoOperator(BaseOperator):
+class EvolinkSubmitVideoOperator(ResumableJobMixin, BaseOperator):
     """Submit one Evolink video generation and return its task id (XCom ``return_value``).
 
     The request is validated before anything is sent, so bad input fails the task without spending
@@ -69,6 +71,7 @@ class EvolinkSubmitVideoOperator(BaseOperator):
     :param timeout: seconds to wait for the video before failing.
     """
 
+    external_id_key = "evolink_task_id"
     template_fields: Sequence[str] = (*REQUEST_FIELDS, "extra", "evolink_conn_id", "idempotency_key")
     template_fields_renderers = {"model_params": "json", "extra": "json", "image_urls": "json"}
     operator_extra_links = (EvolinkTaskLink(), EvolinkVideoLink())
@@ -120,6 +123,8 @@ class EvolinkSubmitVideoOperator(BaseOperator):
         self.deferrable = deferrable
         self.poll_interval = poll_interval
         self.timeout = timeout.total_seconds() if isinstance(timeout, timedelta) else float(timeout)
+        self._finished = False
+        self._submitted: EvolinkTask | None = None
 
     @cached_property
     def hook(self) -> EvolinkHook:
@@ -143,19 +148,91 @@ class EvolinkSubmitVideoOperator(BaseOperator):
 
     def execute(self, context: Any) -> str:
         try:
-            request = self.build_request()
+            self._request = self.build_request()
         except EvolinkValidationError as exc:
             raise AirflowFailException(str(exc)) from exc
+        if self.wait_for_completion and not self.deferrable:
+            return str(self.execute_resumable(context))
+        task = self._reuse_or_submit(context)
+        if not self.wait_for_completion:
+            return task.id
+        return self._defer_until_done(context, task)
+
+    # ---- ResumableJobMixin: submit once, reconnect on retry ------------------------------------------
+    def submit_job(self, context: Any) -> str:
+        """Check the budget, send the one paid POST, and record the task (XCom, log, extra link)."""
         self._check_budget()
-        key = self.idempotency_key or idempotency_key_for(context)
+        previous = _state_store(context).get(self.external_id_key) if _state_store(context) else None
+        key = self.idempotency_key or idempotency_key_for(context, previous_task_id=previous)
         try:
-            task = self.hook.submit_video(request, idempotency_key=key)
+            task = self.hook.submit_video(self._request, idempotency_key=key)
         except EvolinkError as exc:
             raise_airflow_error(exc)
         self._record_submission(context, task)
-        if not self.wait_for_completion:
-            return task.id
-        return self._wait(context, task)
+        self._submitted = task
+        return task.id
+
+    def get_job_status(self, external_id: Any, context: Any) -> str:
+        try:
+            return self.hook.get_task(str(external_id)).raw_status
+        except EvolinkNotFoundError:
+            return "not_found"
+        except EvolinkError as exc:
+            raise_airflow_error(exc)
+
+    def is_job_active(self, status: str) -> bool:
+        return not TaskStatus.parse(status).is_terminal
+
+    def is_job_succeeded(self, status: str) -> bool:
+        return TaskStatus.parse(status).is_success
+
+    def poll_until_complete(self, external_id: Any, context: Any) -> None:
+        if self._submitted is None:
+            # Reconnecting to an earlier try's job: show its link on this try too.
+            context["ti"].xcom_push(key=xcom_keys.EVOLINK_TASK_ID, value=str(external_id))
+            push_link(context, EvolinkTaskLink, self.hook.task_url(str(external_id)))
+            self.log.info(
+                "Reconnected to Evolink task %s from an earlier try; nothing is paid again", external_id
+            )
+        try:
+            final = self.hook.wait_for_task(
+                str(external_id),
+                timeout=self.timeout,
+                schedule=PollSchedule(poll_interval=self.poll_interval),
+                on_poll=self._log_poll,
+            )
+        except EvolinkError as exc:
+            raise_airflow_error(exc)
+        finish_task(context, final)
+        self._finished = True
+
+    def get_job_result(self, external_id: Any, context: Any) -> str:
+        if not self._finished:
+            # Reached directly when an earlier try's job had already completed.
+            finish_task(context, self.hook.get_task(str(external_id)))
+        return str(external_id)
+
+    def _reuse_or_submit(self, context: Any) -> EvolinkTask:
+        """The no-wait and deferrable paths: reuse a live task from an earlier try, else submit and store."""
+        store = _state_store(context)
+        previous = store.get(self.external_id_key) if store is not None and self.durable else None
+        if previous:
+            try:
+                task = self.hook.get_task(str(previous))
+            except EvolinkNotFoundError:
+                task = None
+            except EvolinkError as exc:
+                raise_airflow_error(exc)
+            if task is not None and (task.is_success or not task.is_terminal):
+                self.log.info("Reusing Evolink task %s from an earlier try; nothing is paid again", task.id)
+                self._record_submission(context, task)
+                return task
+        self.submit_job(context)
+        task = self._submitted
+        assert task is not None
+        if store is not None and self.durable:
+            store.set(self.external_id_key, task.id)
+        return task
 
     def execute_complete(self, context: Any, event: dict[str, Any] | None = None) -> str:
         urls = result_from_event(context, event, self.hook)
@@ -193,40 +270,40 @@ class EvolinkSubmitVideoOperator(BaseOperator):
             _fmt(task.estimated_time),
         )
 
-    def _wait(self, context: Any, task: EvolinkTask) -> str:
-        if self.deferrable:
-            if task.is_terminal:
-                finish_task(context, task)
-                return task.id
-            self.defer(
-                trigger=EvolinkVideoTrigger(
-                    evolink_task_id=task.id,
-                    evolink_conn_id=self.evolink_conn_id,
-                    poll_interval=self.poll_interval,
-                    deadline=time.time() + self.timeout,
-                    retry_policy=self.hook.retry_policy.to_dict(),
-                ),
-                method_name="execute_complete",
-            )
-        try:
-            final = self.hook.wait_for_task(
-                task.id,
-                timeout=self.timeout,
-                schedule=PollSchedule(poll_interval=self.poll_interval),
-                on_poll=lambda t: self.log.info(
-                    "Evolink task %s is %s: %d%%", t.id, t.raw_status, t.progress
-                ),
-            )
-        except EvolinkError as exc:
-            raise_airflow_error(exc)
-        finish_task(context, final)
-        return task.id
+    def _defer_until_done(self, context: Any, task: EvolinkTask) -> str:
+        if task.is_terminal:
+            finish_task(context, task)
+            return task.id
+        self.defer(
+            trigger=EvolinkVideoTrigger(
+                evolink_task_id=task.id,
+                evolink_conn_id=self.evolink_conn_id,
+                poll_interval=self.poll_interval,
+                deadline=time.time() + self.timeout,
+                retry_policy=self.hook.retry_policy.to_dict(),
+            ),
+            method_name="execute_complete",
+        )
+
+    def _log_poll(self, task: EvolinkTask) -> None:
+        self.log.info("Evolink task %s is %s: %d%%", task.id, task.raw_status, task.progress)
 
 
-def idempotency_key_for(context: Any) -> str:
-    """One key per task instance (DAG, task, run, map index): every try of it presents the same key."""
+def _state_store(context: Any) -> Any:
+    """The task-instance state store (Airflow 3.3+), shared by every try of one task instance."""
+    return context.get("task_state_store") if HAS_TASK_STATE_STORE else None
+
+
+def idempotency_key_for(context: Any, previous_task_id: Any = None) -> str:
+    """One key per task instance (DAG, task, run, map index): every try of it presents the same key.
+
+    When an earlier try's Evolink task ended and a new one must be paid for (a retryable remote failure),
+    its id is mixed in, so a server that honours the key does not hand back the old, failed task.
+    """
     ti = context["ti"]
     parts = [ti.dag_id, ti.task_id, ti.run_id, str(getattr(ti, "map_index", -1))]
+    if previous_task_id:
+        parts.append(str(previous_task_id))
     digest = hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:40]
     return f"airflow-{digest}"
 

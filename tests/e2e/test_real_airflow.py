@@ -8,7 +8,9 @@ triggerer is then SIGKILLed, a new one takes the trigger over, and the run still
 from __future__ import annotations
 
 import json
+import os
 import re
+import signal
 import subprocess
 import sys
 import tempfile
@@ -114,3 +116,47 @@ def test_deferred_sensor_survives_a_triggerer_sigkill(cluster: AirflowCluster, e
         f"\ne2e timings: deferred after {deferred_at - started:.1f} s, triggerer killed at "
         f"{killed_at - started:.1f} s, run succeeded at {finished_at - started:.1f} s"
     )
+
+
+def _task_process(ti_id: str) -> int | None:
+    """The PID of the process running this task instance (its title is ``airflow worker -- <ti id>``)."""
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if f"airflow worker -- {ti_id}" in cmdline:
+            return int(entry.name)
+    return None
+
+
+def test_worker_killed_after_submit_reconnects_instead_of_paying_again(
+    cluster: AirflowCluster, emulator_process: str
+):
+    dag_id, run_id = "sem_resumable", f"resumable_{int(time.time())}"
+    requests.post(f"{emulator_process}/_emulator/reset", timeout=5).raise_for_status()
+    cluster.trigger(dag_id, run_id)
+
+    def stats() -> dict:
+        return requests.get(f"{emulator_process}/_emulator/stats", timeout=5).json()
+
+    wait_for(lambda: stats()["tasks_created"] == 1, 120, "the paid POST")
+    # The first poll comes after the task id is persisted: kill the worker while it waits.
+    wait_for(lambda: stats()["by_route"].get("GET /v1/tasks/{task_id}", 0) >= 1, 60, "the first poll")
+    ti = cluster.api("GET", f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/generate")
+    pid = wait_for(lambda: _task_process(ti["id"]), 30, "the task's worker process")
+    os.kill(pid, signal.SIGKILL)
+
+    wait_for(lambda: cluster.run_state(dag_id, run_id) in ("success", "failed"), 240, "the run to finish")
+    ti = cluster.api("GET", f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/generate")
+    assert cluster.run_state(dag_id, run_id) == "success"
+    assert ti["try_number"] == 2
+    final = stats()
+    assert final["tasks_created"] == 1
+    assert final["by_route"].get("POST /v1/videos/generations") == 1
+    log = (
+        cluster.home / "logs" / f"dag_id={dag_id}" / f"run_id={run_id}" / "task_id=generate" / "attempt=2.log"
+    )
+    assert "Reconnected to Evolink task" in log.read_text()

@@ -1,0 +1,110 @@
+"""The operator and sensor in real Airflow (``dag.test()``): what fails, what retries, what is paid.
+
+The DAGs live in tests/dags/evolink_semantics.py; each test sets up the emulator, runs one DAG, and
+counts the paid POSTs the emulator saw.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytestmark = pytest.mark.usefixtures("airflow_db")
+
+TEST_DAGS = Path(__file__).resolve().parents[1] / "dags"
+
+
+def run_dag(dag_id: str) -> Any:
+    from airflow.dag_processing.dagbag import DagBag
+
+    bag = DagBag(dag_folder=str(TEST_DAGS))
+    assert bag.import_errors == {}
+    return bag.get_dag(dag_id).test()
+
+
+def paid_posts(emulator: Any) -> list[dict[str, Any]]:
+    return [r for r in emulator.state.requests() if r["method"] == "POST" and r["task_created"]]
+
+
+def tries(dag_run: Any, task_id: str = "generate") -> int:
+    return int(dag_run.get_task_instance(task_id).try_number)
+
+
+def test_non_retryable_remote_failure_fails_once_without_airflow_retries(clean_emulator):
+    clean_emulator.faults.fail_next_jobs("content_policy_violation", "blocked by the safety filter")
+    dag_run = run_dag("sem_wait_sync")
+    assert dag_run.state == "failed"
+    assert tries(dag_run) == 1
+    assert len(paid_posts(clean_emulator)) == 1
+
+
+def test_retryable_remote_failure_is_retried_by_airflow_with_a_new_key(clean_emulator):
+    clean_emulator.faults.fail_next_jobs("service_error", "internal error")
+    dag_run = run_dag("sem_wait_sync_retry_once")
+    assert dag_run.state == "success"
+    assert tries(dag_run) == 2
+    posts = paid_posts(clean_emulator)
+    assert len(posts) == 2
+    assert posts[0]["idempotency_key"] != posts[1]["idempotency_key"]
+
+
+def test_deferrable_submit_and_wait_failure_is_not_retried(clean_emulator):
+    clean_emulator.faults.fail_next_jobs("image_processing_error", "could not read the image")
+    dag_run = run_dag("sem_wait_deferred")
+    assert dag_run.state == "failed"
+    assert tries(dag_run) == 1
+    assert len(paid_posts(clean_emulator)) == 1
+
+
+def test_deferrable_submit_and_wait_succeeds(clean_emulator):
+    dag_run = run_dag("sem_wait_deferred")
+    assert dag_run.state == "success"
+    assert len(paid_posts(clean_emulator)) == 1
+
+
+def test_outcome_unknown_post_is_not_retried_by_airflow(clean_emulator):
+    clean_emulator.faults.http_status(502, method="POST", body="html", after_processing=True)
+    dag_run = run_dag("sem_submit_only")
+    assert dag_run.state == "failed"
+    assert tries(dag_run) == 1
+    assert len([r for r in clean_emulator.state.requests() if r["method"] == "POST"]) == 1
+
+
+def test_bad_templated_input_fails_before_any_request(clean_emulator):
+    dag_run = run_dag("sem_bad_template")
+    assert dag_run.state == "failed"
+    assert tries(dag_run) == 1
+    assert clean_emulator.state.requests() == []
+
+
+def test_budget_guard_refuses_to_submit(clean_emulator):
+    clean_emulator.state.set_credits(1000)
+    dag_run = run_dag("sem_budget")
+    assert dag_run.state == "failed"
+    assert [r["path"] for r in clean_emulator.state.requests()] == ["/v1/credits"]
+
+
+def test_budget_guard_allows_submission_above_threshold(clean_emulator):
+    dag_run = run_dag("sem_budget")
+    assert dag_run.state == "success"
+    assert len(paid_posts(clean_emulator)) == 1
+
+
+def test_sensor_in_poke_mode(clean_emulator):
+    dag_run = run_dag("sem_sensor_poke")
+    assert dag_run.state == "success"
+
+
+@pytest.mark.parametrize("dag_id", ["sem_sensor_poke", "sem_sensor_deferred"])
+@pytest.mark.parametrize("odd_state", ["cancelled", "completed-without-results", "brand_new_status"])
+def test_sensor_fails_clearly_on_odd_terminal_states(clean_emulator, dag_id, odd_state):
+    if odd_state == "completed-without-results":
+        clean_emulator.faults.complete_without_results()
+    else:
+        clean_emulator.faults.next_jobs_status(odd_state)
+    dag_run = run_dag(dag_id)
+    assert dag_run.state == "failed"
+    assert tries(dag_run, "wait") == 1
+    assert len(paid_posts(clean_emulator)) == 1
