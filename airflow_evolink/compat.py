@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 from typing import Any
 
-from airflow.sdk import BaseHook, BaseOperator, BaseOperatorLink, BaseSensorOperator
+from airflow.sdk import BaseHook, BaseOperator, BaseOperatorLink, BaseSensorOperator, ObjectStoragePath
 
 try:
     from airflow.sdk.exceptions import AirflowException, AirflowFailException
@@ -40,6 +40,7 @@ __all__ = [
     "BaseOperator",
     "BaseOperatorLink",
     "BaseSensorOperator",
+    "ObjectStoragePath",
     "conf",
     "mask_secret",
 ]

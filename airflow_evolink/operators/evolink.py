@@ -16,12 +16,15 @@ from airflow_evolink.core.polling import PollSchedule
 from airflow_evolink.core.status import TaskStatus
 from airflow_evolink.core.task import EvolinkTask
 from airflow_evolink.hooks.evolink import EvolinkHook
+from airflow_evolink.operators.download import EvolinkDownloadVideoOperator, save_videos
 from airflow_evolink.operators.links import EvolinkTaskLink, EvolinkVideoLink, push_link
 from airflow_evolink.operators.resumable import HAS_TASK_STATE_STORE, ResumableJobMixin
 from airflow_evolink.triggers.evolink import EvolinkVideoTrigger
 from airflow_evolink.utils import xcom_keys
 from airflow_evolink.utils.events import finish_task, result_from_event
 from airflow_evolink.utils.failures import raise_airflow_error
+
+__all__ = ["EvolinkDownloadVideoOperator", "EvolinkSubmitVideoOperator", "idempotency_key_for"]
 
 DEFAULT_TIMEOUT = 2 * 60 * 60
 
@@ -69,10 +72,18 @@ class EvolinkSubmitVideoOperator(ResumableJobMixin, BaseOperator):
     :param deferrable: wait in the triggerer instead of a worker slot.
     :param poll_interval: seconds between polls while waiting; ``None`` adapts to progress.
     :param timeout: seconds to wait for the video before failing.
+    :param download_to: with ``wait_for_completion``, a folder (``ObjectStoragePath`` or URL, templated)
+        to copy the videos into on success; what was written goes to XCom ``downloads``.
     """
 
     external_id_key = "evolink_task_id"
-    template_fields: Sequence[str] = (*REQUEST_FIELDS, "extra", "evolink_conn_id", "idempotency_key")
+    template_fields: Sequence[str] = (
+        *REQUEST_FIELDS,
+        "extra",
+        "evolink_conn_id",
+        "idempotency_key",
+        "download_to",
+    )
     template_fields_renderers = {"model_params": "json", "extra": "json", "image_urls": "json"}
     operator_extra_links = (EvolinkTaskLink(), EvolinkVideoLink())
     ui_color = "#d5c6f0"
@@ -100,6 +111,7 @@ class EvolinkSubmitVideoOperator(ResumableJobMixin, BaseOperator):
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         poll_interval: float | None = None,
         timeout: float | timedelta = DEFAULT_TIMEOUT,
+        download_to: Any = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -123,6 +135,7 @@ class EvolinkSubmitVideoOperator(ResumableJobMixin, BaseOperator):
         self.deferrable = deferrable
         self.poll_interval = poll_interval
         self.timeout = timeout.total_seconds() if isinstance(timeout, timedelta) else float(timeout)
+        self.download_to = download_to
         self._finished = False
         self._submitted: EvolinkTask | None = None
 
@@ -203,13 +216,13 @@ class EvolinkSubmitVideoOperator(ResumableJobMixin, BaseOperator):
             )
         except EvolinkError as exc:
             raise_airflow_error(exc)
-        finish_task(context, final)
+        self._succeeded(context, finish_task(context, final), final.id)
         self._finished = True
 
     def get_job_result(self, external_id: Any, context: Any) -> str:
         if not self._finished:
             # Reached directly when an earlier try's job had already completed.
-            finish_task(context, self.hook.get_task(str(external_id)))
+            self._succeeded(context, finish_task(context, self.hook.get_task(str(external_id))), str(external_id))
         return str(external_id)
 
     def _reuse_or_submit(self, context: Any) -> EvolinkTask:
@@ -238,7 +251,12 @@ class EvolinkSubmitVideoOperator(ResumableJobMixin, BaseOperator):
         urls = result_from_event(context, event, self.hook)
         task_id = str((event or {}).get("evolink_task_id") or "")
         self.log.info("Evolink task %s finished: %s", task_id, ", ".join(urls))
+        self._succeeded(context, urls, task_id)
         return task_id
+
+    def _succeeded(self, context: Any, urls: list[str], task_id: str) -> None:
+        if self.download_to:
+            save_videos(context, self.hook, urls, self.download_to, task_id, self.log)
 
     def _check_budget(self) -> None:
         if self.min_credits is None:
@@ -272,7 +290,7 @@ class EvolinkSubmitVideoOperator(ResumableJobMixin, BaseOperator):
 
     def _defer_until_done(self, context: Any, task: EvolinkTask) -> str:
         if task.is_terminal:
-            finish_task(context, task)
+            self._succeeded(context, finish_task(context, task), task.id)
             return task.id
         self.defer(
             trigger=EvolinkVideoTrigger(

@@ -14,6 +14,7 @@ from airflow_evolink.compat import BaseSensorOperator
 from airflow_evolink.core.errors import EvolinkError
 from airflow_evolink.core.task import EvolinkTask
 from airflow_evolink.hooks.evolink import EvolinkHook
+from airflow_evolink.operators.download import save_videos
 from airflow_evolink.operators.links import EvolinkTaskLink, EvolinkVideoLink, push_link
 from airflow_evolink.triggers.evolink import EvolinkVideoTrigger
 from airflow_evolink.utils.events import finish_task, result_from_event
@@ -38,9 +39,11 @@ class EvolinkVideoSensor(BaseSensorOperator):
     :param poll_interval: seconds between polls; ``None`` adapts to the reported progress when deferred.
     :param timeout: seconds to wait before failing (default two hours).
     :param deferrable: wait in the triggerer (default ``True``).
+    :param download_to: a folder (``ObjectStoragePath`` or URL, templated) to copy the videos into on
+        success, as ``EvolinkDownloadVideoOperator`` does; what was written goes to XCom ``downloads``.
     """
 
-    template_fields: Sequence[str] = ("evolink_task_id", "evolink_conn_id")
+    template_fields: Sequence[str] = ("evolink_task_id", "evolink_conn_id", "download_to")
     operator_extra_links = (EvolinkTaskLink(), EvolinkVideoLink())
     ui_color = "#e8dff5"
 
@@ -52,6 +55,7 @@ class EvolinkVideoSensor(BaseSensorOperator):
         poll_interval: float | None = None,
         timeout: float | timedelta = DEFAULT_TIMEOUT,
         deferrable: bool = True,
+        download_to: Any = None,
         **kwargs: Any,
     ) -> None:
         kwargs.setdefault(
@@ -62,6 +66,7 @@ class EvolinkVideoSensor(BaseSensorOperator):
         self.evolink_conn_id = evolink_conn_id
         self.poll_interval = poll_interval
         self.deferrable = deferrable
+        self.download_to = download_to
         self._link_pushed = False
 
     @cached_property
@@ -73,7 +78,7 @@ class EvolinkVideoSensor(BaseSensorOperator):
             return super().execute(context)
         task = self._get_task(context)
         if task.is_terminal:
-            return finish_task(context, task)
+            return self._succeeded(context, finish_task(context, task))
         self._log_progress(task)
         self.defer(
             trigger=EvolinkVideoTrigger(
@@ -91,11 +96,16 @@ class EvolinkVideoSensor(BaseSensorOperator):
         self._log_progress(task)
         if not task.is_terminal:
             return False
-        return PokeReturnValue(is_done=True, xcom_value=finish_task(context, task))
+        return PokeReturnValue(is_done=True, xcom_value=self._succeeded(context, finish_task(context, task)))
 
     def execute_complete(self, context: Any, event: dict[str, Any] | None = None) -> list[str]:
         urls = result_from_event(context, event, self.hook)
         self.log.info("Evolink task %s finished: %s", self.evolink_task_id, ", ".join(urls))
+        return self._succeeded(context, urls)
+
+    def _succeeded(self, context: Any, urls: list[str]) -> list[str]:
+        if self.download_to:
+            save_videos(context, self.hook, urls, self.download_to, self.evolink_task_id, self.log)
         return urls
 
     def _get_task(self, context: Any) -> EvolinkTask:

@@ -12,7 +12,13 @@ from airflow_evolink.utils import xcom_keys
 pytestmark = pytest.mark.usefixtures("airflow_db")
 
 DAGS_DIR = Path(__file__).resolve().parents[2] / "dags"
-EXAMPLES = ["example_evolink_image_to_video", "example_evolink_batch", "example_evolink_text_to_video"]
+EXAMPLES = [
+    "example_evolink_image_to_video",
+    "example_evolink_batch",
+    "example_evolink_text_to_video",
+    "example_evolink_persist_videos",
+    "example_evolink_on_new_videos",
+]
 
 
 def load_dag(dag_id: str) -> Any:
@@ -80,3 +86,27 @@ def test_text_to_video_dag_submits_and_waits_in_one_task(clean_emulator):
     assert urls == [f"{clean_emulator.base_url}/files/{task_id}.mp4"]
     [job] = clean_emulator.state.tasks()
     assert job["model"] == "seedance-2.0-text-to-video"
+
+
+def test_persist_videos_dag_writes_files_and_updates_the_asset(clean_emulator, tmp_path):
+    dag_run = load_dag("example_evolink_persist_videos").test(run_conf={"destination": f"file://{tmp_path}"})
+    assert dag_run.state == "success"
+    [task_id] = xcom_values(dag_run, "submit_video")
+    [paths] = xcom_values(dag_run, "save_videos")
+    written = tmp_path / dag_run.run_id / f"{task_id}.mp4"
+    assert paths == [f"file://{written}"]
+    [downloads] = xcom_values(dag_run, "save_videos", xcom_keys.DOWNLOADS)
+    assert downloads[0]["size"] == written.stat().st_size > 0
+    assert len(downloads[0]["sha256"]) == 64
+
+    from airflow.models.asset import AssetEvent, AssetModel
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    with create_session() as session:
+        events = session.scalars(
+            select(AssetEvent)
+            .join(AssetModel, AssetEvent.asset_id == AssetModel.id)
+            .where(AssetModel.name == "evolink_videos", AssetEvent.source_run_id == dag_run.run_id)
+        ).all()
+        assert [event.extra["paths"] for event in events] == [paths]

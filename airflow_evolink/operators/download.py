@@ -1,0 +1,111 @@
+"""Persist Evolink results: stream the videos to any ``ObjectStoragePath`` and announce them as an Asset."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from functools import cached_property
+from typing import Any
+
+from airflow_evolink.compat import AirflowFailException, BaseOperator, ObjectStoragePath
+from airflow_evolink.core.errors import EvolinkError
+from airflow_evolink.hooks.evolink import EvolinkHook
+from airflow_evolink.storage.download import DownloadedVideo, download_videos
+from airflow_evolink.utils import xcom_keys
+from airflow_evolink.utils.failures import raise_airflow_error
+
+
+def save_videos(
+    context: Any, hook: EvolinkHook, urls: Sequence[str], destination: Any, task_id: str | None, log: Any
+) -> list[DownloadedVideo]:
+    """Download ``urls`` into ``destination``, push what was written (XCom ``downloads``), and return it."""
+    folder = destination if isinstance(destination, ObjectStoragePath) else ObjectStoragePath(str(destination))
+    try:
+        saved = download_videos(urls, folder, task_id=task_id, retry_policy=hook.retry_policy, log=log)
+    except EvolinkError as exc:
+        raise_airflow_error(exc)
+    context["ti"].xcom_push(key=xcom_keys.DOWNLOADS, value=[video.to_xcom() for video in saved])
+    return saved
+
+
+class EvolinkDownloadVideoOperator(BaseOperator):
+    """Copy the result videos of an Evolink task to durable storage; return the written paths (XCom).
+
+    Evolink's result links expire 24 hours after generation, so a pipeline that keeps only the URLs loses
+    its videos. This operator streams each video with constant memory to ``destination`` (a folder given
+    as an ``ObjectStoragePath`` or a URL such as ``file:///data/videos``, ``s3://bucket/videos``; templated,
+    e.g. per run and map index), writes atomically, records size and SHA-256 (XCom ``downloads``), and
+    emits an Asset event so downstream DAGs can be scheduled on new videos. Re-running it keeps files that
+    are already complete.
+
+    :param destination: the folder to write into (templated).
+    :param evolink_task_id: the task whose results to download (templated; ``sensor.output`` of the
+        submit operator works). Files are named ``<task id>.mp4``.
+    :param result_urls: or the URLs themselves (templated; ``sensor.output`` works).
+    :param asset: the Asset to update (default: ``evolink_videos__<dag id>__<task id>``); pass
+        ``outlets=[]`` to emit none.
+    """
+
+    template_fields: Sequence[str] = ("destination", "evolink_task_id", "result_urls", "evolink_conn_id")
+    ui_color = "#c9e4de"
+
+    def __init__(
+        self,
+        *,
+        destination: Any,
+        evolink_task_id: str | None = None,
+        result_urls: Sequence[str] | str | None = None,
+        evolink_conn_id: str = EvolinkHook.default_conn_name,
+        asset: Any = None,
+        **kwargs: Any,
+    ) -> None:
+        if "outlets" not in kwargs:
+            kwargs["outlets"] = [asset if asset is not None else _default_asset(kwargs)]
+        super().__init__(**kwargs)
+        self.destination = destination
+        self.evolink_task_id = evolink_task_id
+        self.result_urls = result_urls
+        self.evolink_conn_id = evolink_conn_id
+
+    @cached_property
+    def hook(self) -> EvolinkHook:
+        return EvolinkHook(self.evolink_conn_id)
+
+    def execute(self, context: Any) -> list[str]:
+        urls = self._urls()
+        saved = save_videos(context, self.hook, urls, self.destination, self.evolink_task_id, self.log)
+        paths = [video.path for video in saved]
+        for outlet in self.outlets:
+            try:
+                context["outlet_events"][outlet].extra = {
+                    "paths": paths,
+                    "evolink_task_id": self.evolink_task_id,
+                    "sha256": [video.sha256 for video in saved],
+                }
+            except (KeyError, TypeError):  # not an Asset outlet
+                continue
+        return paths
+
+    def _urls(self) -> list[str]:
+        if self.result_urls:
+            urls = [self.result_urls] if isinstance(self.result_urls, str) else list(self.result_urls)
+            return [str(url) for url in urls]
+        if not self.evolink_task_id:
+            raise AirflowFailException("EvolinkDownloadVideoOperator needs evolink_task_id or result_urls")
+        try:
+            task = self.hook.get_task(self.evolink_task_id)
+        except EvolinkError as exc:
+            raise_airflow_error(exc)
+        if not (task.is_success and task.results):
+            raise AirflowFailException(
+                f"Evolink task {task.id} has no videos to download (status {task.raw_status})"
+            )
+        return list(task.results)
+
+
+def _default_asset(kwargs: dict[str, Any]) -> Any:
+    from airflow.sdk import Asset
+    from airflow.sdk.definitions._internal.contextmanager import DagContext
+
+    dag = kwargs.get("dag") or DagContext.get_current()
+    dag_id = getattr(dag, "dag_id", None) or "dag"
+    return Asset(name=f"evolink_videos__{dag_id}__{kwargs.get('task_id', 'download')}")

@@ -1,0 +1,182 @@
+"""Copy result videos to durable storage before Evolink's links expire (24 h after generation).
+
+Videos stream in fixed-size chunks, so memory stays flat whatever the size. Each file is written under a
+hidden temporary name next to its destination and renamed into place only when complete and checked
+against ``Content-Length``; a failed download removes its temporary file, and leftovers of a killed one
+are removed by the next run. A destination that already holds a file of the right size is kept as it is,
+so re-running is idempotent and does not need the (possibly expired) link.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+import requests
+from tenacity import Retrying
+
+from airflow_evolink.core.errors import EvolinkConnectionError, EvolinkError, EvolinkResponseError
+from airflow_evolink.core.protocol import ApiCall, error_from_response
+from airflow_evolink.core.retry import RetryPolicy
+
+CHUNK_BYTES = 1024 * 1024
+PART_MARK = ".evolink-part-"
+
+
+class EvolinkResultExpiredError(EvolinkError):
+    """The result link no longer serves the video (links live 24 hours after generation)."""
+
+    retryable = False
+
+
+@dataclass(frozen=True)
+class DownloadedVideo:
+    """Where a video was written, from which URL, and what was written."""
+
+    url: str
+    path: str
+    size: int
+    sha256: str | None
+    skipped: bool = False
+
+    def to_xcom(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def file_name_for(url: str, task_id: str | None, index: int, count: int) -> str:
+    """``<evolink task id>.mp4`` (``-<n>`` added when a task has several results), else the URL's name."""
+    suffix = _extension(url)
+    if task_id:
+        return f"{task_id}{'' if count == 1 else f'-{index + 1}'}{suffix}"
+    name = unquote(urlsplit(url).path.rsplit("/", 1)[-1]) or f"video-{index + 1}{suffix}"
+    return name
+
+
+def download_videos(
+    urls: Sequence[str],
+    destination: Any,
+    *,
+    task_id: str | None = None,
+    session: requests.Session | None = None,
+    retry_policy: RetryPolicy | None = None,
+    timeout: tuple[float, float] = (10.0, 120.0),
+    sleep: Callable[[float], None] | None = None,
+    log: Any = None,
+) -> list[DownloadedVideo]:
+    """Download each URL into the ``destination`` folder (an ``ObjectStoragePath`` or anything like it)."""
+    destination.mkdir(parents=True, exist_ok=True)
+    session = session or requests.Session()
+    policy = retry_policy or RetryPolicy()
+    results = []
+    for index, url in enumerate(urls):
+        target = destination / file_name_for(url, task_id, index, len(urls))
+        results.append(_download_one(session, url, target, policy, timeout, sleep, log))
+    return results
+
+
+def _download_one(
+    session: requests.Session,
+    url: str,
+    target: Any,
+    policy: RetryPolicy,
+    timeout: tuple[float, float],
+    sleep: Callable[[float], None] | None,
+    log: Any,
+) -> DownloadedVideo:
+    _remove_stale_parts(target)
+    call = ApiCall("GET", url)
+    kwargs = policy.tenacity_kwargs(call, log)
+    if sleep is not None:
+        kwargs["sleep"] = sleep
+    try:
+        return Retrying(**kwargs)(_attempt, session, url, target, timeout, log)
+    except EvolinkResultExpiredError:
+        if target.exists():
+            size = int(target.stat()["size"])
+            if log:
+                log.warning("Result link %s has expired; keeping the copy already at %s", url, target)
+            return DownloadedVideo(url=url, path=str(target), size=size, sha256=None, skipped=True)
+        raise
+
+
+def _attempt(
+    session: requests.Session, url: str, target: Any, timeout: tuple[float, float], log: Any
+) -> DownloadedVideo:
+    try:
+        response = session.get(url, stream=True, timeout=timeout)
+    except requests.exceptions.RequestException as exc:
+        raise EvolinkConnectionError(f"could not download {url}: {exc}", sent=True) from None
+    with response:
+        if response.status_code in (401, 403, 404, 410):
+            raise EvolinkResultExpiredError(
+                f"Result link {url} answered HTTP {response.status_code}: it has expired or was never "
+                "valid. Evolink result links live 24 hours; copy videos right after generation."
+            )
+        if response.status_code >= 300:
+            raise error_from_response(response.status_code, response.headers, response.content[:4096])
+        expected = _content_length(response)
+        if expected is not None and target.exists() and int(target.stat()["size"]) == expected:
+            if log:
+                log.info("%s already holds the %d bytes of %s; not downloading again", target, expected, url)
+            return DownloadedVideo(url=url, path=str(target), size=expected, sha256=None, skipped=True)
+        part = target.parent / f"{PART_MARK}{target.name}.{uuid.uuid4().hex}"
+        digest = hashlib.sha256()
+        size = 0
+        try:
+            with part.open("wb") as out:
+                for chunk in response.iter_content(CHUNK_BYTES):
+                    out.write(chunk)
+                    digest.update(chunk)
+                    size += len(chunk)
+        except requests.exceptions.RequestException as exc:
+            _remove(part)
+            raise EvolinkConnectionError(f"download of {url} broke after {size} bytes: {exc}", sent=True) from None
+        except BaseException:
+            _remove(part)
+            raise
+        if expected is not None and size != expected:
+            _remove(part)
+            raise EvolinkResponseError(f"download of {url} ended after {size} of {expected} bytes")
+        part.rename(target)
+    if log:
+        log.info("Saved %s (%d bytes, sha256 %s) to %s", url, size, digest.hexdigest(), target)
+    return DownloadedVideo(url=url, path=str(target), size=size, sha256=digest.hexdigest())
+
+
+def _content_length(response: requests.Response) -> int | None:
+    value = response.headers.get("Content-Length")
+    if value and value.isdigit() and "gzip" not in response.headers.get("Content-Encoding", ""):
+        return int(value)
+    return None
+
+
+def _remove_stale_parts(target: Any) -> None:
+    """Remove temporary files a killed download of this same target left behind."""
+    prefix = f"{PART_MARK}{target.name}."
+    try:
+        siblings = list(target.parent.iterdir())
+    except (FileNotFoundError, NotADirectoryError):
+        return
+    for sibling in siblings:
+        if sibling.name.startswith(prefix):
+            _remove(sibling)
+
+
+def _remove(path: Any) -> None:
+    try:
+        path.unlink()
+    except (FileNotFoundError, OSError):
+        pass
+
+
+def _extension(url: str) -> str:
+    name = urlsplit(url).path.rsplit("/", 1)[-1]
+    if "." in name:
+        ext = "." + name.rsplit(".", 1)[1].lower()
+        if 1 < len(ext) <= 6 and ext[1:].isalnum():
+            return ext
+    return ".mp4"
