@@ -24,6 +24,7 @@ import requests
 from tests.e2e.cluster import AirflowCluster, PostgresDatabase, wait_for
 
 DAG_ID = "example_evolink_image_to_video"
+SECRET_KEY = "sk-e2e-secret-5d1c9a"
 JOB_SECONDS = 25
 
 
@@ -61,9 +62,15 @@ def cluster(emulator_process: str) -> Iterator[AirflowCluster]:
     database = PostgresDatabase()
     database.create()
     home = Path(tempfile.mkdtemp(prefix="evolink-e2e-"))
-    connection = {"conn_type": "evolink", "host": emulator_process, "password": "sk-e2e-secret-key"}
+    connection = {"conn_type": "evolink", "host": emulator_process, "password": SECRET_KEY}
     airflow = AirflowCluster(
-        home=home, db_url=database.url, extra_env={"AIRFLOW_CONN_EVOLINK_DEFAULT": json.dumps(connection)}
+        home=home,
+        db_url=database.url,
+        extra_env={
+            "AIRFLOW_CONN_EVOLINK_DEFAULT": json.dumps(connection),
+            # DEBUG everywhere, so the secret scan below reads the most verbose logs there are.
+            "AIRFLOW__LOGGING__LOGGING_LEVEL": "DEBUG",
+        },
     )
     airflow.database = database  # type: ignore[attr-defined]
     try:
@@ -76,6 +83,14 @@ def cluster(emulator_process: str) -> Iterator[AirflowCluster]:
 
 def test_deferred_sensor_survives_a_triggerer_sigkill(cluster: AirflowCluster, emulator_process: str):
     started = time.monotonic()
+    # Two triggerers, as in an HA deployment; the one that owns the trigger is then killed.
+    database: PostgresDatabase = cluster.database  # type: ignore[attr-defined]
+    cluster.start("triggerer-2", "triggerer", "--skip-serve-logs")
+    wait_for(
+        lambda: database.query("SELECT count(*) FROM job WHERE job_type = 'TriggererJob'")[0][0] == 2,
+        60,
+        "the second triggerer",
+    )
     run_id = f"e2e_{int(time.time())}"
     cluster.trigger(DAG_ID, run_id)
 
@@ -83,19 +98,19 @@ def test_deferred_sensor_survives_a_triggerer_sigkill(cluster: AirflowCluster, e
         lambda: cluster.task_state(DAG_ID, run_id, "wait_for_video") == "deferred", 120, "the sensor to defer"
     )
     deferred_at = time.monotonic()
-    database: PostgresDatabase = cluster.database  # type: ignore[attr-defined]
     # The trigger row must be owned by the running triggerer before we kill it.
     wait_for(
         lambda: database.query("SELECT triggerer_id FROM trigger WHERE triggerer_id IS NOT NULL"),
         60,
         "the triggerer to pick up the trigger",
     )
-    [(old_triggerer,)] = database.query("SELECT triggerer_id FROM trigger")
+    [(trigger_id, old_triggerer)] = database.query("SELECT id, triggerer_id FROM trigger")
+    owner = _component_running_job(cluster, database, old_triggerer)
 
-    cluster.kill("triggerer")
+    cluster.kill(owner)
     killed_at = time.monotonic()
     assert cluster.task_state(DAG_ID, run_id, "wait_for_video") == "deferred"
-    cluster.start("triggerer", "triggerer", "--skip-serve-logs")
+    cluster.start(owner, "triggerer", "--skip-serve-logs")
 
     wait_for(lambda: cluster.run_state(DAG_ID, run_id) in ("success", "failed"), 240, "the run to finish")
     finished_at = time.monotonic()
@@ -106,9 +121,16 @@ def test_deferred_sensor_survives_a_triggerer_sigkill(cluster: AirflowCluster, e
     assert urls == [f"{emulator_process}/files/{task_id}.mp4"]
     assert cluster.task_state(DAG_ID, run_id, "use_videos") == "success"
 
-    # The new triggerer (a different job) completed the trigger; the DAG paid once.
+    # Another triggerer job finished the same trigger row (same kwargs, so the same deadline); one POST.
     jobs = database.query("SELECT id FROM job WHERE job_type = 'TriggererJob' ORDER BY id")
-    assert len(jobs) >= 2 and old_triggerer in {row[0] for row in jobs}
+    assert len(jobs) >= 3 and old_triggerer in {row[0] for row in jobs}
+    [(trigger_used,)] = database.query(
+        "SELECT trigger_id FROM task_instance WHERE dag_id = %s AND run_id = %s AND task_id = 'wait_for_video'",
+        DAG_ID,
+        run_id,
+    ) or [(None,)]
+    assert trigger_used in (None, trigger_id)  # cleared on completion, never replaced by a new trigger
+    assert database.query("SELECT count(*) FROM trigger")[0][0] == 0
     stats = requests.get(f"{emulator_process}/_emulator/stats", timeout=5).json()
     assert stats["tasks_created"] == 1
 
@@ -160,3 +182,31 @@ def test_worker_killed_after_submit_reconnects_instead_of_paying_again(
         cluster.home / "logs" / f"dag_id={dag_id}" / f"run_id={run_id}" / "task_id=generate" / "attempt=2.log"
     )
     assert "Reconnected to Evolink task" in log.read_text()
+
+
+def _component_running_job(cluster: AirflowCluster, database: PostgresDatabase, job_id: int) -> str:
+    """Which of our two triggerers runs the job: they were started in order, so their jobs are too."""
+    jobs = [
+        row[0] for row in database.query("SELECT id FROM job WHERE job_type = 'TriggererJob' ORDER BY id")
+    ]
+    assert len(jobs) == 2, jobs
+    return "triggerer" if job_id == jobs[0] else "triggerer-2"
+
+
+def test_the_api_key_appears_in_no_log_xcom_or_rendered_field(cluster: AirflowCluster):
+    """Runs last in this module: every log file the cluster wrote at DEBUG, and the DB, are searched."""
+    hits = [
+        str(path)
+        for path in cluster.home.rglob("*")
+        if path.is_file() and SECRET_KEY.encode() in path.read_bytes()
+    ]
+    assert hits == []
+    database: PostgresDatabase = cluster.database  # type: ignore[attr-defined]
+    like = f"%{SECRET_KEY}%"
+    assert database.query("SELECT count(*) FROM xcom WHERE value::text LIKE %s", like) == [(0,)]
+    assert database.query(
+        "SELECT count(*) FROM rendered_task_instance_fields WHERE rendered_fields::text LIKE %s", like
+    ) == [(0,)]
+    assert database.query("SELECT count(*) FROM log WHERE extra LIKE %s", like) == [(0,)]
+    logs = list((cluster.home / "logs").rglob("*.log"))
+    assert logs, "the runs wrote task logs"
