@@ -1,35 +1,28 @@
-"""Imports that moved between Airflow 3 releases, resolved once here."""
+"""Airflow names that moved between 3.x releases, resolved once here through common-compat."""
 
 from __future__ import annotations
 
 import contextlib
 from typing import Any
 
-from airflow.sdk import BaseHook, BaseOperator, BaseOperatorLink, BaseSensorOperator, ObjectStoragePath
-
-try:
-    from airflow.sdk.exceptions import AirflowException, AirflowFailException
-except ImportError:  # Airflow < 3.1 keeps them in airflow.exceptions
-    from airflow.exceptions import AirflowException, AirflowFailException  # type: ignore[no-redef]
-
-try:
-    from airflow.sdk.log import mask_secret as _mask_secret
-except ImportError:  # pragma: no cover - older task SDK
-    try:
-        from airflow.sdk.execution_time.secrets_masker import mask_secret as _mask_secret  # type: ignore
-    except ImportError:
-        from airflow.utils.log.secrets_masker import mask_secret as _mask_secret  # type: ignore
-
-try:
-    from airflow.sdk.configuration import conf
-except ImportError:  # pragma: no cover
-    from airflow.configuration import conf  # type: ignore[no-redef]
+from airflow.providers.common.compat.sdk import (
+    AirflowException,
+    AirflowFailException,
+    BaseHook,
+    BaseOperator,
+    BaseOperatorLink,
+    BaseSensorOperator,
+    ObjectStoragePath,
+    PokeReturnValue,
+    conf,
+)
+from airflow.providers.common.compat.sdk import mask_secret as _mask_secret
 
 
 def mask_secret(secret: Any) -> None:
-    """Register a secret with Airflow's log masker; a no-op outside a configured Airflow process."""
+    """Register a secret with Airflow's log masker; never let masking break a task."""
     if secret:
-        with contextlib.suppress(Exception):  # masking must never break a task
+        with contextlib.suppress(Exception):
             _mask_secret(secret)
 
 
@@ -41,6 +34,7 @@ __all__ = [
     "BaseOperatorLink",
     "BaseSensorOperator",
     "ObjectStoragePath",
+    "PokeReturnValue",
     "conf",
     "mask_secret",
 ]

@@ -103,8 +103,12 @@ class EvolinkDownloadVideoOperator(BaseOperator):
 
 
 def _default_asset(kwargs: dict[str, Any]) -> Any:
-    from airflow.sdk import Asset
-    from airflow.sdk.definitions._internal.contextmanager import DagContext
+    from airflow.providers.common.compat.sdk import Asset
+
+    try:
+        from airflow.sdk.definitions._internal.contextmanager import DagContext
+    except ImportError:  # pragma: no cover - older task SDK layout
+        from airflow.sdk.definitions.contextmanager import DagContext  # type: ignore[no-redef]
 
     dag = kwargs.get("dag") or DagContext.get_current()
     dag_id = getattr(dag, "dag_id", None) or "dag"

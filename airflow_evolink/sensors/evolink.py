@@ -8,9 +8,7 @@ from datetime import timedelta
 from functools import cached_property
 from typing import Any
 
-from airflow.sdk import PokeReturnValue
-
-from airflow_evolink.compat import BaseSensorOperator
+from airflow_evolink.compat import BaseSensorOperator, PokeReturnValue
 from airflow_evolink.core.errors import EvolinkError
 from airflow_evolink.core.task import EvolinkTask
 from airflow_evolink.hooks.evolink import EvolinkHook

@@ -11,17 +11,15 @@ from typing import Any
 
 import pytest
 
+from tests.airflow_helpers import dag_bag
+
 pytestmark = pytest.mark.usefixtures("airflow_db")
 
 TEST_DAGS = Path(__file__).resolve().parents[1] / "dags"
 
 
 def run_dag(dag_id: str) -> Any:
-    from airflow.dag_processing.dagbag import DagBag
-
-    bag = DagBag(dag_folder=str(TEST_DAGS))
-    assert bag.import_errors == {}
-    return bag.get_dag(dag_id).test()
+    return dag_bag(TEST_DAGS).get_dag(dag_id).test()
 
 
 def paid_posts(emulator: Any) -> list[dict[str, Any]]:

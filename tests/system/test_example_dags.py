@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from airflow_evolink.utils import xcom_keys
+from tests.airflow_helpers import dag_bag
 
 pytestmark = pytest.mark.usefixtures("airflow_db")
 
@@ -22,11 +23,7 @@ EXAMPLES = [
 
 
 def load_dag(dag_id: str) -> Any:
-    from airflow.dag_processing.dagbag import DagBag
-
-    bag = DagBag(dag_folder=str(DAGS_DIR))
-    assert bag.import_errors == {}, bag.import_errors
-    return bag.get_dag(dag_id)
+    return dag_bag(DAGS_DIR).get_dag(dag_id)
 
 
 def xcom_values(dag_run: Any, task_id: str, key: str = "return_value") -> list[Any]:
@@ -46,11 +43,7 @@ def xcom_values(dag_run: Any, task_id: str, key: str = "return_value") -> list[A
 
 
 def test_example_dags_parse_without_errors():
-    from airflow.dag_processing.dagbag import DagBag
-
-    bag = DagBag(dag_folder=str(DAGS_DIR))
-    assert bag.import_errors == {}
-    assert set(EXAMPLES) <= set(bag.dag_ids)
+    assert set(EXAMPLES) <= set(dag_bag(DAGS_DIR).dag_ids)
 
 
 def test_image_to_video_dag(clean_emulator):
