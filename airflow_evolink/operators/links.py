@@ -50,8 +50,10 @@ def push_link(context: Any, link: type[_XComLink], value: Any) -> None:
     url = link.url_from(value)
     ti.xcom_push(key=link.source_key, value=value)
     ti.xcom_push(key=link().xcom_key, value=url)
-    operator = context.get("task")
-    if operator is not None:
+    # Airflow reads get_link() from the task object when the try ends; depending on the version that is
+    # the context's task or the task instance's (rendered) copy, so both carry the URL.
+    ti_task = getattr(ti, "task", None)
+    for operator in {id(o): o for o in (context.get("task"), ti_task) if o is not None}.values():
         urls = getattr(operator, LINKS_ATTRIBUTE, None)
         if urls is None:
             urls = {}
