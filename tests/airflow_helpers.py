@@ -13,6 +13,9 @@ def dag_bag(folder: Path) -> Any:
     except ImportError:  # Airflow 3.0
         from airflow.models.dagbag import DagBag  # type: ignore[no-redef]
 
-    bag = DagBag(dag_folder=str(folder), include_examples=False)
+    import inspect
+
+    kwargs = {"include_examples": False} if "include_examples" in inspect.signature(DagBag).parameters else {}
+    bag = DagBag(dag_folder=str(folder), **kwargs)
     assert bag.import_errors == {}, bag.import_errors
     return bag

@@ -175,15 +175,24 @@ class EvolinkSubmitVideoOperator(ResumableJobMixin, BaseOperator):
     def submit_job(self, context: Any) -> str:
         """Check the budget, send the one paid POST, and record the task (XCom, log, extra link)."""
         self._check_budget()
-        previous = _state_store(context).get(self.external_id_key) if _state_store(context) else None
+        store = _state_store(context)
+        previous = store.get(self.external_id_key) if store is not None else None
         key = self.idempotency_key or idempotency_key_for(context, previous_task_id=previous)
-        try:
-            task = self.hook.submit_video(self._request, idempotency_key=key)
-        except EvolinkError as exc:
-            raise_airflow_error(exc)
+        task = self._post(key)
+        if task.is_terminal and not task.is_success and task.failure().retryable and not self.idempotency_key:
+            # A server that honours Idempotency-Key handed back an earlier try's failed job (without a
+            # state store, Airflow < 3.3 cannot tell us about it): this try pays for a new one.
+            self.log.info("Evolink returned earlier failed task %s for this key; submitting a new job", task.id)
+            task = self._post(idempotency_key_for(context, previous_task_id=task.id))
         self._record_submission(context, task)
         self._submitted = task
         return task.id
+
+    def _post(self, idempotency_key: str) -> EvolinkTask:
+        try:
+            return self.hook.submit_video(self._request, idempotency_key=idempotency_key)
+        except EvolinkError as exc:
+            raise_airflow_error(exc)
 
     def get_job_status(self, external_id: Any, context: Any) -> str:
         try:

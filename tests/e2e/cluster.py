@@ -7,13 +7,15 @@ children, and stopping the cluster ends exactly the processes it started.
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -42,6 +44,41 @@ def wait_for(condition: Callable[[], Any], timeout: float, what: str, interval: 
             last_error = exc
         time.sleep(interval)
     raise TimeoutError(f"timed out after {timeout:.0f} s waiting for {what} (last error: {last_error})")
+
+
+@contextmanager
+def emulator_process(job_seconds: float) -> Iterator[str]:
+    """The Evolink emulator as its own process on a free port; yields its base URL."""
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "airflow_evolink.emulator",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            "0",
+            "--job-seconds",
+            str(job_seconds),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        text=True,
+    )
+    assert process.stdout is not None
+    line = process.stdout.readline()
+    match = re.search(r"http://127\.0\.0\.1:\d+", line)
+    try:
+        assert match, f"emulator did not start: {line!r}"
+        yield match.group(0)
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
 
 
 @dataclass

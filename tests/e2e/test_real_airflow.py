@@ -9,10 +9,7 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import signal
-import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -21,7 +18,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.e2e.cluster import AirflowCluster, PostgresDatabase, wait_for
+from tests.e2e.cluster import AirflowCluster, PostgresDatabase, emulator_process, wait_for
 
 DAG_ID = "example_evolink_image_to_video"
 SECRET_KEY = "sk-e2e-secret-5d1c9a"
@@ -29,40 +26,17 @@ JOB_SECONDS = 25
 
 
 @pytest.fixture(scope="module")
-def emulator_process() -> Iterator[str]:
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "airflow_evolink.emulator",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            "0",
-            "--job-seconds",
-            str(JOB_SECONDS),
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    assert process.stdout is not None
-    line = process.stdout.readline()
-    match = re.search(r"http://127\.0\.0\.1:\d+", line)
-    assert match, f"emulator did not start: {line}"
-    try:
-        yield match.group(0)
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
+def emulator_url() -> Iterator[str]:
+    with emulator_process(JOB_SECONDS) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
-def cluster(emulator_process: str) -> Iterator[AirflowCluster]:
+def cluster(emulator_url: str) -> Iterator[AirflowCluster]:
     database = PostgresDatabase()
     database.create()
     home = Path(tempfile.mkdtemp(prefix="evolink-e2e-"))
-    connection = {"conn_type": "evolink", "host": emulator_process, "password": SECRET_KEY}
+    connection = {"conn_type": "evolink", "host": emulator_url, "password": SECRET_KEY}
     airflow = AirflowCluster(
         home=home,
         db_url=database.url,
@@ -81,7 +55,7 @@ def cluster(emulator_process: str) -> Iterator[AirflowCluster]:
         database.drop()
 
 
-def test_deferred_sensor_survives_a_triggerer_sigkill(cluster: AirflowCluster, emulator_process: str):
+def test_deferred_sensor_survives_a_triggerer_sigkill(cluster: AirflowCluster, emulator_url: str):
     started = time.monotonic()
     # Two triggerers, as in an HA deployment; the one that owns the trigger is then killed.
     database: PostgresDatabase = cluster.database  # type: ignore[attr-defined]
@@ -118,7 +92,7 @@ def test_deferred_sensor_survives_a_triggerer_sigkill(cluster: AirflowCluster, e
 
     urls = cluster.xcom(DAG_ID, run_id, "wait_for_video")
     task_id = cluster.xcom(DAG_ID, run_id, "submit_video")
-    assert urls == [f"{emulator_process}/files/{task_id}.mp4"]
+    assert urls == [f"{emulator_url}/files/{task_id}.mp4"]
     assert cluster.task_state(DAG_ID, run_id, "use_videos") == "success"
 
     # Another triggerer job finished the same trigger row (same kwargs, so the same deadline); one POST.
@@ -131,7 +105,7 @@ def test_deferred_sensor_survives_a_triggerer_sigkill(cluster: AirflowCluster, e
     ) or [(None,)]
     assert trigger_used in (None, trigger_id)  # cleared on completion, never replaced by a new trigger
     assert database.query("SELECT count(*) FROM trigger")[0][0] == 0
-    stats = requests.get(f"{emulator_process}/_emulator/stats", timeout=5).json()
+    stats = requests.get(f"{emulator_url}/_emulator/stats", timeout=5).json()
     assert stats["tasks_created"] == 1
 
     print(
@@ -155,14 +129,14 @@ def _task_process(ti_id: str) -> int | None:
 
 
 def test_worker_killed_after_submit_reconnects_instead_of_paying_again(
-    cluster: AirflowCluster, emulator_process: str
+    cluster: AirflowCluster, emulator_url: str
 ):
     dag_id, run_id = "sem_resumable", f"resumable_{int(time.time())}"
-    requests.post(f"{emulator_process}/_emulator/reset", timeout=5).raise_for_status()
+    requests.post(f"{emulator_url}/_emulator/reset", timeout=5).raise_for_status()
     cluster.trigger(dag_id, run_id)
 
     def stats() -> dict:
-        return requests.get(f"{emulator_process}/_emulator/stats", timeout=5).json()
+        return requests.get(f"{emulator_url}/_emulator/stats", timeout=5).json()
 
     wait_for(lambda: stats()["tasks_created"] == 1, 120, "the paid POST")
     # The first poll comes after the task id is persisted: kill the worker while it waits.

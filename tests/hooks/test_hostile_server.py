@@ -21,7 +21,7 @@ ONCE = RetryPolicy(max_attempts=1)
 
 
 class _Hostile(http.server.BaseHTTPRequestHandler):
-    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+    def do_GET(self) -> None:
         if self.path.startswith("/v1/credits/huge-declared"):
             self.send_response(200)
             self.send_header("Content-Length", str(MAX_RESPONSE_BYTES * 10))

@@ -156,7 +156,7 @@ class _SlowVideo(http.server.BaseHTTPRequestHandler):
 
     size = 64 * 1024 * 1024
 
-    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+    def do_GET(self) -> None:
         self.send_response(200)
         self.send_header("Content-Length", str(self.size))
         self.end_headers()
