@@ -179,14 +179,21 @@ class EvolinkSubmitVideoOperator(ResumableJobMixin, BaseOperator):
         previous = store.get(self.external_id_key) if store is not None else None
         key = self.idempotency_key or idempotency_key_for(context, previous_task_id=previous)
         task = self._post(key)
-        if task.is_terminal and not task.is_success and task.failure().retryable and not self.idempotency_key:
-            # A server that honours Idempotency-Key handed back an earlier try's failed job (without a
-            # state store, Airflow < 3.3 cannot tell us about it): this try pays for a new one.
-            self.log.info("Evolink returned earlier failed task %s for this key; submitting a new job", task.id)
-            task = self._post(idempotency_key_for(context, previous_task_id=task.id))
+        if previous is None and not self.idempotency_key and getattr(context["ti"], "try_number", 1) > 1:
+            task = self._unless_replayed_failure(context, task)
         self._record_submission(context, task)
         self._submitted = task
         return task.id
+
+    def _unless_replayed_failure(self, context: Any, task: EvolinkTask) -> EvolinkTask:
+        """On a retry without a state store (Airflow < 3.3), the key is the earlier try's: a server that
+        honours it hands back that try's job. If that job already failed with a retryable code, this try
+        pays for a new one under a key derived from the failed job; a live or finished job is reused."""
+        current = self.hook.get_task(task.id)
+        if current.is_terminal and not current.is_success and current.failure().retryable:
+            self.log.info("Evolink returned earlier failed task %s for this key; submitting a new job", task.id)
+            return self._post(idempotency_key_for(context, previous_task_id=task.id))
+        return task
 
     def _post(self, idempotency_key: str) -> EvolinkTask:
         try:
