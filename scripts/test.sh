@@ -1,5 +1,8 @@
 #!/usr/bin/env bash
-# Everything CI checks: lint, types, and the test suite (unit, emulator, hook, real Airflow, e2e).
+# Everything CI checks: lint, types, the suite on the newest Airflow (unit, emulator, hook, dag.test(),
+# e2e on real components), the suite on the oldest Airflow line claimed, and a quick benchmark run.
+# Arguments go to the first pytest run only (e.g. `bash scripts/test.sh tests/hooks -x`), and then
+# the other stages are skipped.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/bootstrap.sh
@@ -10,5 +13,10 @@ echo "== ruff"
 ruff check .
 echo "== mypy"
 mypy
-echo "== pytest"
+echo "== pytest (Airflow $(python -c 'import airflow; print(airflow.__version__)'))"
 python -m pytest -p no:cacheprovider "$@"
+if [ "$#" -gt 0 ]; then
+  exit 0
+fi
+echo "== pytest (oldest Airflow line claimed: 3.0)"
+bash scripts/test_oldest_airflow.sh -q

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from airflow_evolink.utils import xcom_keys
+from airflow_evolink.version_compat import AIRFLOW_V_3_1_PLUS
 from tests.airflow_helpers import dag_bag
 
 pytestmark = pytest.mark.usefixtures("airflow_db")
@@ -81,6 +82,10 @@ def test_text_to_video_dag_submits_and_waits_in_one_task(clean_emulator):
     assert job["model"] == "seedance-2.0-text-to-video"
 
 
+@pytest.mark.skipif(
+    not AIRFLOW_V_3_1_PLUS,
+    reason="dag.test() on Airflow 3.0 leaves assets inactive (AirflowInactiveAssetInInletOrOutletException)",
+)
 def test_persist_videos_dag_writes_files_and_updates_the_asset(clean_emulator, tmp_path):
     dag_run = load_dag("example_evolink_persist_videos").test(run_conf={"destination": f"file://{tmp_path}"})
     assert dag_run.state == "success"
