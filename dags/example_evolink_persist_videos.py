@@ -50,7 +50,7 @@ with DAG(
 ):
 
     @task(inlets=[EVOLINK_VIDEOS])
-    def catalogue(triggering_asset_events=None) -> list[str]:  # noqa: ANN001 - Airflow injects it
+    def catalogue(triggering_asset_events=None) -> list[str]:
         """Stand-in for indexing, transcoding or publishing the new files."""
         paths = [
             path
