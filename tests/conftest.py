@@ -59,12 +59,46 @@ def emulator() -> Iterator[EmulatorServer]:
         server.stop()
 
 
+DUPLICATE_PAID_POSTS: list[str] = []
+PAID_POSTS_CHECKED = [0]
+
+
+def duplicate_paid_posts(emulator: EmulatorServer) -> list[str]:
+    """Idempotency keys whose POST the server processed more than once.
+
+    The emulator honours ``Idempotency-Key`` and replays instead of charging again, but the real API may
+    not: every processed POST after the first, for one key, would have been billed. A key whose first job
+    ended ``failed`` is exempt: paying again after a retryable failure is the intended behaviour.
+    """
+    final = {task["id"]: task["final_status"] for task in emulator.state.tasks()}
+    processed: dict[str, list[str]] = {}
+    for record in emulator.state.requests():
+        if record["method"] == "POST" and (record["task_created"] or record["replay"]):
+            processed.setdefault(record["idempotency_key"] or "", []).append(record["task_id"])
+    PAID_POSTS_CHECKED[0] += sum(len(ids) for ids in processed.values())
+    return [key for key, ids in processed.items() if len(ids) > 1 and final.get(ids[0]) != "failed"]
+
+
 @pytest.fixture
 def clean_emulator(emulator: EmulatorServer) -> Iterator[EmulatorServer]:
-    """The session emulator with no faults and an empty request log, and left that way."""
+    """The session emulator with no faults and an empty request log, and left that way.
+
+    On the way out it fails the test if any paid POST was processed twice for one key.
+    """
     emulator.state.reset()
     yield emulator
+    duplicates = duplicate_paid_posts(emulator)
+    DUPLICATE_PAID_POSTS.extend(duplicates)
     emulator.state.reset()
+    assert duplicates == [], f"paid POSTs processed more than once for keys {duplicates}"
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if PAID_POSTS_CHECKED[0]:
+        terminalreporter.write_line(
+            f"Paid POSTs processed by the emulator: {PAID_POSTS_CHECKED[0]}; "
+            f"duplicates (same key processed twice): {len(DUPLICATE_PAID_POSTS)}"
+        )
 
 
 @pytest.fixture(scope="session")
