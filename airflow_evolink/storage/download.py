@@ -10,6 +10,8 @@ so re-running is idempotent and does not need the (possibly expired) link.
 from __future__ import annotations
 
 import hashlib
+import queue
+import threading
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
@@ -124,27 +126,69 @@ def _attempt(
                 log.info("%s already holds the %d bytes of %s; not downloading again", target, expected, url)
             return DownloadedVideo(url=url, path=str(target), size=expected, sha256=None, skipped=True)
         part = target.parent / f"{PART_MARK}{target.name}.{uuid.uuid4().hex}"
-        digest = hashlib.sha256()
+        digest = _BackgroundSha256()
         size = 0
         try:
-            with part.open("wb") as out:
+            with _open_for_write(part) as out:
                 for chunk in response.iter_content(CHUNK_BYTES):
                     out.write(chunk)
                     digest.update(chunk)
                     size += len(chunk)
         except requests.exceptions.RequestException as exc:
+            digest.close()
             _remove(part)
-            raise EvolinkConnectionError(f"download of {url} broke after {size} bytes: {exc}", sent=True) from None
+            raise EvolinkConnectionError(
+                f"download of {url} broke after {size} bytes: {exc}", sent=True
+            ) from None
         except BaseException:
+            digest.close()
             _remove(part)
             raise
         if expected is not None and size != expected:
+            digest.close()
             _remove(part)
             raise EvolinkResponseError(f"download of {url} ended after {size} of {expected} bytes")
         part.rename(target)
     if log:
         log.info("Saved %s (%d bytes, sha256 %s) to %s", url, size, digest.hexdigest(), target)
     return DownloadedVideo(url=url, path=str(target), size=size, sha256=digest.hexdigest())
+
+
+class _BackgroundSha256:
+    """SHA-256 on a second thread, so hashing overlaps the network and disk work of the download.
+
+    hashlib releases the GIL on large buffers; the queue is bounded, so memory stays a few MiB.
+    """
+
+    def __init__(self) -> None:
+        self._hash = hashlib.sha256()
+        self._queue: queue.Queue[bytes | None] = queue.Queue(maxsize=8)
+        self._thread = threading.Thread(target=self._run, name="evolink-sha256", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while (chunk := self._queue.get()) is not None:
+            self._hash.update(chunk)
+
+    def update(self, chunk: bytes) -> None:
+        self._queue.put(chunk)
+
+    def close(self) -> None:
+        if self._thread.is_alive():
+            self._queue.put(None)
+            self._thread.join()
+
+    def hexdigest(self) -> str:
+        self.close()
+        return self._hash.hexdigest()
+
+
+def _open_for_write(path: Any) -> Any:
+    """Local files are written with the built-in ``open`` (fsspec's local layer costs throughput);
+    every other filesystem goes through the path's own ``open``."""
+    if getattr(path, "protocol", None) in ("file", "local") and hasattr(path, "path"):
+        return open(path.path, "wb")
+    return path.open("wb")
 
 
 def _content_length(response: requests.Response) -> int | None:
