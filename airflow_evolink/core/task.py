@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -72,39 +72,90 @@ class EvolinkTask(BaseModel):
         return data
 
 
+class TaskState(NamedTuple):
+    """The few fields a poll loop reads from every answer: has the task ended, and when to poll next.
+
+    :func:`parse_state` builds it with the same rules as :func:`parse_task`, without the full model: a
+    triggerer holding thousands of deferred sensors parses thousands of answers a second, and needs the
+    full :class:`EvolinkTask` only for the one that ends the wait.
+    """
+
+    id: str
+    raw_status: str
+    status: TaskStatus
+    progress: int
+    created: int | None
+    estimated_time: float | None
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.status.is_terminal
+
+
+def parse_state(data: Any) -> TaskState:
+    """The :class:`TaskState` of a decoded JSON body; it raises exactly when :func:`parse_task` would."""
+    body, task_id = _task_body(data)
+    raw_status = str(body.get("status") or "")
+    info = body.get("task_info")
+    return TaskState(
+        task_id,
+        raw_status,
+        TaskStatus.parse(raw_status),
+        _progress(body.get("progress")),
+        _int_or_none(body.get("created")),
+        _float_or_none(info.get("estimated_time")) if isinstance(info, dict) else None,
+    )
+
+
 def parse_task(data: Any) -> EvolinkTask:
     """Build an :class:`EvolinkTask` from a decoded JSON body, tolerating missing or odd fields.
 
     Only a missing task id is fatal: without it nothing can be polled.
     """
-    if not isinstance(data, dict):
-        raise EvolinkResponseError(f"Expected a JSON object for an Evolink task, got {type(data).__name__}")
-    if isinstance(data.get("data"), dict) and "id" not in data:
-        data = data["data"]
-    task_id = data.get("id") or data.get("task_id")
-    if not isinstance(task_id, str) or not task_id:
-        raise EvolinkResponseError("Evolink task response has no task id")
-    raw_status = str(data.get("status") or "")
-    info = data.get("task_info") if isinstance(data.get("task_info"), dict) else {}
-    usage = data.get("usage") if isinstance(data.get("usage"), dict) else {}
-    error = data.get("error")
+    data, task_id = _task_body(data)
+    get = data.get
+    raw_status = str(get("status") or "")
+    info = get("task_info")
+    if not isinstance(info, dict):
+        info = _EMPTY
+    usage = get("usage")
+    if not isinstance(usage, dict):
+        usage = _EMPTY
+    can_cancel = info.get("can_cancel")
     return EvolinkTask(
         id=task_id,
         raw_status=raw_status,
         status=TaskStatus.parse(raw_status),
-        progress=_progress(data.get("progress")),
-        model=_str_or_none(data.get("model")),
-        created=_int_or_none(data.get("created")),
-        type=_str_or_none(data.get("type")),
+        progress=_progress(get("progress")),
+        model=_str_or_none(get("model")),
+        created=_int_or_none(get("created")),
+        type=_str_or_none(get("type")),
         results=_result_urls(data),
-        error=_task_error(error),
+        error=_task_error(get("error")),
         estimated_time=_float_or_none(info.get("estimated_time")),
         video_duration=_float_or_none(info.get("video_duration")),
-        can_cancel=info.get("can_cancel") if isinstance(info.get("can_cancel"), bool) else None,
+        can_cancel=can_cancel if isinstance(can_cancel, bool) else None,
         credits_reserved=_float_or_none(usage.get("credits_reserved")),
         credits_used=_float_or_none(usage.get("credits_used", usage.get("cost"))),
         billing_rule=_str_or_none(usage.get("billing_rule")),
     )
+
+
+def _task_body(data: Any) -> tuple[dict[str, Any], str]:
+    """The task object (some answers wrap it in ``data``) and its id; raises when either is missing."""
+    if not isinstance(data, dict):
+        raise EvolinkResponseError(f"Expected a JSON object for an Evolink task, got {type(data).__name__}")
+    if "id" not in data and isinstance(data.get("data"), dict):
+        data = data["data"]
+    task_id = data.get("id") or data.get("task_id")
+    if not isinstance(task_id, str) or not task_id:
+        raise EvolinkResponseError("Evolink task response has no task id")
+    return data, task_id
+
+
+_EMPTY: dict[str, Any] = {}
+# Integers up to 2**53 survive a round trip through float unchanged.
+_EXACT_INT = 2**53
 
 
 def _result_urls(data: dict[str, Any]) -> list[str]:
@@ -137,6 +188,8 @@ def _task_error(error: Any) -> TaskError | None:
 
 
 def _progress(value: Any) -> int:
+    if type(value) is int and 0 <= value <= 100:  # the usual answer
+        return value
     number = _float_or_none(value)
     if number is None:
         return 0
@@ -145,6 +198,11 @@ def _progress(value: Any) -> int:
 
 def _float_or_none(value: Any) -> float | None:
     """A finite number, or None: NaN, infinities and non-numbers from a broken server are dropped."""
+    kind = type(value)
+    if kind is float:
+        return value if math.isfinite(value) else None
+    if value is None:
+        return None
     if isinstance(value, bool):
         return None
     if isinstance(value, (int, float, str)):
@@ -157,6 +215,8 @@ def _float_or_none(value: Any) -> float | None:
 
 
 def _int_or_none(value: Any) -> int | None:
+    if type(value) is int and -_EXACT_INT <= value <= _EXACT_INT:  # what int(float(value)) gives
+        return value
     number = _float_or_none(value)
     return int(number) if number is not None else None
 

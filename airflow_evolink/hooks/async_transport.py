@@ -3,23 +3,47 @@
 Triggers in a triggerer all run in one event loop. Opening a session (and a TCP/TLS connection) per
 poll costs far more than the poll itself, so every Evolink trigger in the loop borrows the same
 ``aiohttp.ClientSession``; the API key travels per request, so connections with different keys can share it.
+
+Per request, this module does as little as it can, because thousands of deferred sensors poll through it:
+
+* The shared connector holds at most :data:`CONNECTIONS_PER_HOST` sockets per host. Polls are short and
+  spread out (10,000 waits polling every 10 s is about 1,000 requests/s; at 250 ms a request, 256 busy
+  sockets carry that), so a bounded keep-alive pool serves them all, and a poll that finds every socket
+  busy waits for one instead of opening another: no file-descriptor limit is reached.
+* The session does not use aiohttp's ``trust_env``, which looks up the proxy environment and ``~/.netrc``
+  in a worker thread on *every* request (two thread hops per poll). The proxy that ``HTTP(S)_PROXY`` /
+  ``NO_PROXY`` (and ``.netrc`` credentials for the proxy) give for a base URL is looked up once per
+  shared session, in a thread, and then passed explicitly. ``.netrc`` credentials for the API host itself
+  are not used: requests carry a Bearer key, and aiohttp refuses to combine the two anyway.
+* Timeout objects are built once per (connect, read) pair.
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 import weakref
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import lru_cache
 from typing import Any
 
 import aiohttp
+from tenacity import AsyncRetrying, RetryCallState
+from yarl import URL
 
 from airflow_evolink.core.errors import EvolinkConnectionError, EvolinkResponseError
 from airflow_evolink.core.protocol import MAX_RESPONSE_BYTES, ApiCall, interpret_response
+from airflow_evolink.core.retry import RetryPolicy
 from airflow_evolink.hooks.connection import EvolinkConnectionConfig
 
 CHUNK_BYTES = 64 * 1024
+#: Keep-alive sockets the shared session opens per host, whatever the number of waiting triggers.
+CONNECTIONS_PER_HOST = 256
+#: Seconds an idle pooled socket is kept. Longer than typical poll spacing, so sockets are reused.
+KEEPALIVE_SECONDS = 30.0
+
+_Proxy = tuple[URL | None, aiohttp.BasicAuth | None]
 
 
 class _SharedSession:
@@ -29,6 +53,20 @@ class _SharedSession:
 
 
 _SESSIONS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _SharedSession] = weakref.WeakKeyDictionary()
+# Proxy per base URL, for the sessions this module created (others keep their own trust_env rules).
+_PROXIES: weakref.WeakKeyDictionary[aiohttp.ClientSession, dict[str, _Proxy]] = weakref.WeakKeyDictionary()
+
+
+def _new_session() -> aiohttp.ClientSession:
+    connector = aiohttp.TCPConnector(
+        limit=0,
+        limit_per_host=CONNECTIONS_PER_HOST,
+        keepalive_timeout=KEEPALIVE_SECONDS,
+        enable_cleanup_closed=True,
+    )
+    session = aiohttp.ClientSession(connector=connector, raise_for_status=False, trust_env=False)
+    _PROXIES[session] = {}
+    return session
 
 
 @asynccontextmanager
@@ -39,10 +77,7 @@ async def shared_session() -> AsyncIterator[aiohttp.ClientSession]:
     if slot is None:
         slot = _SESSIONS[loop] = _SharedSession()
     if slot.session is None or slot.session.closed:
-        connector = aiohttp.TCPConnector(
-            limit=0, limit_per_host=0, keepalive_timeout=30, enable_cleanup_closed=True
-        )
-        slot.session = aiohttp.ClientSession(connector=connector, raise_for_status=False, trust_env=True)
+        slot.session = _new_session()
     session = slot.session
     slot.users += 1
     try:
@@ -54,12 +89,39 @@ async def shared_session() -> AsyncIterator[aiohttp.ClientSession]:
             await session.close()
 
 
+def _env_proxy(base_url: str) -> _Proxy:
+    """What aiohttp's ``trust_env`` would pick for ``base_url``: (proxy URL or None, proxy auth or None)."""
+    from aiohttp.helpers import get_env_proxy_for_url
+
+    try:
+        return get_env_proxy_for_url(URL(base_url))
+    except LookupError:
+        return None, None
+
+
+_NO_PROXY: _Proxy = (None, None)
+
+
+async def _look_up_proxy(table: dict[str, _Proxy], base_url: str) -> _Proxy:
+    # Reads the environment and maybe ~/.netrc: off the event loop, once per session and base URL.
+    proxy = table[base_url] = await asyncio.to_thread(_env_proxy, base_url)
+    return proxy
+
+
+@lru_cache(maxsize=64)
+def _timeout(connect: float, read: float) -> aiohttp.ClientTimeout:
+    return aiohttp.ClientTimeout(total=None, sock_connect=connect, sock_read=read)
+
+
 async def send_async(session: aiohttp.ClientSession, config: EvolinkConnectionConfig, call: ApiCall) -> Any:
     """One attempt: send, read a size-limited body, interpret it. Retries are the caller's job."""
-    timeout = aiohttp.ClientTimeout(
-        total=None, sock_connect=config.connect_timeout, sock_read=config.read_timeout
-    )
+    timeout = _timeout(config.connect_timeout, config.read_timeout)
     url = config.base_url + call.path
+    proxy, proxy_auth = _NO_PROXY
+    table = _PROXIES.get(session)  # None for a caller's own session: aiohttp applies its trust_env
+    if table is not None:
+        known = table.get(config.base_url)
+        proxy, proxy_auth = known if known is not None else await _look_up_proxy(table, config.base_url)
     try:
         async with session.request(
             call.method,
@@ -68,10 +130,18 @@ async def send_async(session: aiohttp.ClientSession, config: EvolinkConnectionCo
             headers=call.headers(config.api_key),
             timeout=timeout,
             allow_redirects=False,
+            proxy=proxy,
+            proxy_auth=proxy_auth,
         ) as response:
-            body = await _read_limited(response)
             status = response.status
             headers = response.headers
+            length = response.content_length
+            if length is not None and length <= MAX_RESPONSE_BYTES and "Content-Encoding" not in headers:
+                # The usual case: a small, uncompressed body of known length, read in one go (aiohttp's
+                # parser stops at the length). Anything else is read in size-checked chunks.
+                body = await response.read()
+            else:
+                body = await _read_limited(response)
     except aiohttp.ConnectionTimeoutError:
         raise EvolinkConnectionError(
             f"could not connect to {config.base_url}: timed out", sent=False
@@ -93,10 +163,62 @@ async def send_async(session: aiohttp.ClientSession, config: EvolinkConnectionCo
     return interpret_response(status, headers, body)
 
 
+async def send_with_retries(
+    session: aiohttp.ClientSession,
+    config: EvolinkConnectionConfig,
+    call: ApiCall,
+    policy: RetryPolicy,
+    logger: Any = None,
+) -> Any:
+    """Send ``call`` under ``policy``, as ``tenacity.AsyncRetrying(**policy.tenacity_kwargs(call))`` does.
+
+    The first attempt goes out directly: most calls succeed at once, and building the tenacity machinery
+    costs more CPU than a poll. Only when it fails, and the policy retries that failure, does tenacity
+    take over, with the failure replayed as its first attempt, so attempts, waits, ``Retry-After``,
+    logging and the elapsed-time limit (counted from the first attempt) are exactly the policy's.
+    """
+    started = time.monotonic()
+    try:
+        return await send_async(session, config, call)
+    except Exception as exc:
+        if not policy.should_retry(call, exc):
+            raise
+        first_failure = exc
+    return await _retry(first_failure, started, session, config, call, policy, logger)
+
+
+async def _retry(
+    first_failure: Exception,
+    started: float,
+    session: aiohttp.ClientSession,
+    config: EvolinkConnectionConfig,
+    call: ApiCall,
+    policy: RetryPolicy,
+    logger: Any,
+) -> Any:
+    # Kept apart from send_with_retries: its closures would cost allocations on every successful call.
+    replayed = False
+
+    async def attempt() -> Any:
+        nonlocal replayed
+        if not replayed:
+            replayed = True
+            raise first_failure
+        return await send_async(session, config, call)
+
+    def count_from_the_first_attempt(state: RetryCallState) -> None:
+        if state.attempt_number == 1:
+            state.start_time = started
+
+    retrying = AsyncRetrying(before=count_from_the_first_attempt, **policy.tenacity_kwargs(call, logger))
+    return await retrying(attempt)
+
+
 async def _read_limited(response: aiohttp.ClientResponse) -> bytes:
-    if response.content_length is not None and response.content_length > MAX_RESPONSE_BYTES:
+    length = response.content_length
+    if length is not None and length > MAX_RESPONSE_BYTES:
         raise EvolinkResponseError(
-            f"Evolink response body too large ({response.content_length} bytes)", http_status=response.status
+            f"Evolink response body too large ({length} bytes)", http_status=response.status
         )
     chunks: list[bytes] = []
     size = 0

@@ -4,16 +4,26 @@ from __future__ import annotations
 
 import asyncio
 import time
+import weakref
 from collections.abc import AsyncIterator
 from typing import Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
-from airflow_evolink.core.errors import EvolinkError
+from airflow_evolink.core.errors import EvolinkAuthError, EvolinkError
 from airflow_evolink.core.polling import PollSchedule, elapsed_since_submit
+from airflow_evolink.core.protocol import get_task_call
 from airflow_evolink.core.retry import RetryPolicy
-from airflow_evolink.core.task import EvolinkTask
+from airflow_evolink.core.task import EvolinkTask, TaskState, parse_state, parse_task
+from airflow_evolink.hooks.async_transport import send_with_retries, shared_session
+from airflow_evolink.hooks.connection import EvolinkConnectionConfig
 from airflow_evolink.hooks.evolink import EvolinkHook
+
+#: How long a connection read by one trigger serves the others in the same event loop. A trigger that
+#: meets 401/403 with a cached connection reads it again at once, so a rotated key is picked up.
+CONNECTION_CACHE_SECONDS = 60.0
+#: Progress lines are written on every status change, and otherwise at most this often per trigger.
+PROGRESS_LOG_SECONDS = 60.0
 
 
 class EvolinkVideoTrigger(BaseTrigger):
@@ -65,26 +75,37 @@ class EvolinkVideoTrigger(BaseTrigger):
         yield TriggerEvent(await self._wait())
 
     async def _wait(self) -> dict[str, Any]:
-        hook = EvolinkHook(self.evolink_conn_id, retry_policy=RetryPolicy.from_dict(self.retry_policy))
+        # The hot path of a triggerer holding thousands of these: per poll, one GET on the loop's shared
+        # keep-alive session, one parse, one schedule step. Retry machinery is only built when an attempt
+        # fails, and the connection is looked up once per event loop and connection id, not per trigger.
+        policy = RetryPolicy.from_dict(self.retry_policy)
         schedule = PollSchedule(poll_interval=self.poll_interval)
+        log = self.log
         try:
-            await hook.aconnection_config()
-            async with hook.async_session() as session:
-                last_progress: int | None = None
+            call = get_task_call(self.evolink_task_id)
+            config, cached = await _connection_config(self.evolink_conn_id)
+            async with shared_session() as session:
+                progress = _ProgressLog(log)
                 while True:
-                    task = await hook.async_get_task(self.evolink_task_id, session)
-                    if task.is_terminal:
-                        return self._terminal_event(task)
-                    if task.progress != last_progress:
-                        self.log.info("Evolink task %s is %s: %d%%", task.id, task.raw_status, task.progress)
-                        last_progress = task.progress
-                    now = time.time()
-                    if self.deadline is not None and now >= self.deadline:
-                        return self._timeout_event(task, now)
-                    delay = schedule.next_delay(task, elapsed_since_submit(task, now, self.started_at))
-                    if self.deadline is not None:
-                        delay = min(delay, max(0.0, self.deadline - now))
-                    await asyncio.sleep(delay)
+                    try:
+                        # Nothing parsed from this answer outlives _after_poll: while thousands of
+                        # triggers sleep, the garbage collector has less to scan.
+                        step = self._after_poll(
+                            await send_with_retries(session, config, call, policy, log), schedule, progress
+                        )
+                    except EvolinkAuthError:
+                        if not cached:
+                            raise
+                        # The cached connection may be stale (a rotated key): read it again and, if it
+                        # changed, poll once more with it before reporting the error.
+                        fresh, cached = await _connection_config(self.evolink_conn_id, refresh=True)
+                        if fresh == config:
+                            raise
+                        config = fresh
+                        continue
+                    if isinstance(step, dict):
+                        return step
+                    await asyncio.sleep(step)
         except EvolinkError as exc:
             return {
                 "status": "error",
@@ -93,6 +114,27 @@ class EvolinkVideoTrigger(BaseTrigger):
                 "retryable": exc.retryable,
                 "http_status": getattr(exc, "http_status", None),
             }
+
+    def _after_poll(
+        self, data: Any, schedule: PollSchedule, progress: _ProgressLog
+    ) -> float | dict[str, Any]:
+        """The final event when the task has ended or the deadline has passed, else seconds to wait.
+
+        Most answers only say "still running": they are read as a light :class:`TaskState`, and the full
+        task model is built for the answer that ends the wait.
+        """
+        state = parse_state(data)
+        if state.is_terminal:
+            return self._terminal_event(parse_task(data))
+        now = time.time()
+        progress.seen(state, now)
+        deadline = self.deadline
+        if deadline is not None and now >= deadline:
+            return self._timeout_event(parse_task(data), now)
+        delay = schedule.next_delay(state, elapsed_since_submit(state, now, self.started_at))
+        if deadline is not None:
+            delay = min(delay, max(0.0, deadline - now))
+        return delay
 
     def _terminal_event(self, task: EvolinkTask) -> dict[str, Any]:
         event: dict[str, Any] = {"evolink_task_id": task.id, "task": task.to_xcom()}
@@ -116,3 +158,75 @@ class EvolinkVideoTrigger(BaseTrigger):
                 "Evolink, which has no cancel endpoint."
             ),
         }
+
+
+class _ProgressLog:
+    """Log a task's status changes, and its progress at most every :data:`PROGRESS_LOG_SECONDS`.
+
+    A line per poll costs more CPU than the poll itself and floods the trigger log of a long job polled
+    at a fixed interval; status changes are what a reader needs, with progress now and then.
+    """
+
+    __slots__ = ("_log", "_progress", "_status", "_when")
+
+    def __init__(self, log: Any) -> None:
+        self._log = log
+        self._status: str | None = None
+        self._progress: int | None = None
+        self._when = 0.0
+
+    def seen(self, task: TaskState, now: float) -> None:
+        if task.raw_status == self._status and (
+            task.progress == self._progress or now - self._when < PROGRESS_LOG_SECONDS
+        ):
+            return
+        self._log.info("Evolink task %s is %s: %d%%", task.id, task.raw_status, task.progress)
+        self._status, self._progress, self._when = task.raw_status, task.progress, now
+
+
+# Connection configs per event loop: conn_id -> (expiry on the monotonic clock, config), or the look-up
+# in flight, which every trigger that starts meanwhile awaits instead of starting its own.
+_Entry = tuple[float, EvolinkConnectionConfig] | asyncio.Future[EvolinkConnectionConfig]
+_CONFIGS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, _Entry]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+async def _connection_config(conn_id: str, *, refresh: bool = False) -> tuple[EvolinkConnectionConfig, bool]:
+    """The connection's config, and whether it came from the loop's cache rather than a fresh read.
+
+    Looking a connection up costs about a millisecond of CPU (the secrets backends, a worker thread);
+    thousands of triggers sharing one connection need it once, not once each.
+    """
+    loop = asyncio.get_running_loop()
+    table = _CONFIGS.get(loop)
+    if table is None:
+        table = _CONFIGS[loop] = {}
+    while True:
+        entry = table.get(conn_id)
+        if not isinstance(entry, asyncio.Future):
+            break
+        try:
+            return await asyncio.shield(entry), False
+        except asyncio.CancelledError:
+            if not entry.cancelled():
+                raise  # this trigger was cancelled
+            # The trigger doing the look-up was cancelled: look it up here instead.
+    if entry is not None and not refresh and entry[0] > time.monotonic():
+        return entry[1], True
+    pending: asyncio.Future[EvolinkConnectionConfig] = loop.create_future()
+    table[conn_id] = pending
+    try:
+        config = await EvolinkHook(conn_id).aconnection_config()
+    except asyncio.CancelledError:
+        table.pop(conn_id, None)
+        pending.cancel()
+        raise
+    except Exception as exc:
+        table.pop(conn_id, None)
+        pending.set_exception(exc)
+        pending.exception()  # mark it retrieved: no warning when no other trigger was waiting
+        raise
+    table[conn_id] = (time.monotonic() + CONNECTION_CACHE_SECONDS, config)
+    pending.set_result(config)
+    return config, False

@@ -1,0 +1,512 @@
+"""CPU per poll of N concurrent EvolinkVideoTriggers in one asyncio loop, as in a triggerer.
+
+Three pollers run in turn against the emulator (a separate process on 127.0.0.1), each on a fresh batch
+of N jobs that last about ``--polls`` poll intervals, with the same fixed interval and the same random
+start offsets (triggers reach a triggerer at different moments):
+
+* ``baseline``: the per-poll code path of providers-http's ``HttpSensorTrigger``: a new
+  ``aiohttp.ClientSession`` and an ``HttpAsyncHook.run`` per poll (then the JSON body is read, since an
+  Evolink task answers 200 while it runs).
+* ``floor``: a bare loop over one shared keep-alive session (the provider's, so the same connector
+  limits): GET, read, ``json.loads``, look at ``status``, sleep. Nothing else.
+* ``trigger``: ``EvolinkVideoTrigger(poll_interval=...).run()``, exactly as a triggerer runs it.
+
+Every measurement runs in a fresh child process (imports, log set-up and job creation happen before its
+timed section), so heap size, garbage-collector state and peak RSS of one poller do not leak into the
+next. CPU is ``time.process_time()`` of the child around the polling phase, divided by the GET requests
+the emulator answered. The emulator's own CPU is reported to show when the server is the bottleneck.
+Floor and trigger alternate for ``--rounds`` rounds and are pooled, so a busy spell on a shared machine
+hits both alike.
+
+Run: ``python benchmarks/bench_trigger_cpu.py`` (1,000 and 10,000 waits; see ``--help``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import json
+import os
+import random
+import subprocess
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import _harness as h
+
+TERMINAL = frozenset({"completed", "failed", "cancelled"})
+VARIANTS = ("baseline", "floor", "trigger")
+#: Creates per second the emulator manages, to size job lengths (a guess; only the poll count moves).
+CREATE_RATE = 1500.0
+
+
+@dataclass
+class Run:
+    variant: str
+    waits: int
+    interval: float
+    wall: float
+    cpu: float
+    gc_cpu: float
+    polls: int
+    ideal_polls: int
+    events_ok: int
+    server_cpu: float
+    start_rss: int
+    peak_rss: int
+    loop_lag_p99: float
+    sockets: int
+    load: float
+
+    @property
+    def ms_per_poll(self) -> float:
+        return 1000.0 * self.cpu / max(1, self.polls)
+
+    @property
+    def polls_per_s(self) -> float:
+        return self.polls / self.wall
+
+    @property
+    def kept_schedule(self) -> bool:
+        """Polled (nearly) as often as planned, and the event loop was never late by a quarter interval."""
+        return self.polls >= 0.95 * self.ideal_polls and self.loop_lag_p99 < 0.25 * self.interval
+
+    @property
+    def rss_per_wait_kb(self) -> float:
+        return (self.peak_rss - self.start_rss) / self.waits / 1024
+
+
+# ---- the three pollers -----------------------------------------------------------------------------------
+
+
+async def poll_floor(session: Any, url: str, headers: dict[str, str], interval: float) -> bool:
+    while True:
+        async with session.get(url, headers=headers) as response:
+            body = await response.read()
+        if json.loads(body)["status"] in TERMINAL:
+            return True
+        await asyncio.sleep(interval)
+
+
+async def poll_baseline(endpoint: str, headers: dict[str, str], interval: float) -> bool:
+    import aiohttp
+    from airflow.providers.http.hooks.http import HttpAsyncHook
+
+    hook = HttpAsyncHook(method="GET", http_conn_id="http_bench")  # as HttpSensorTrigger._get_async_hook
+    while True:
+        async with aiohttp.ClientSession() as session:  # as HttpSensorTrigger.run, once per poll
+            response = await hook.run(session=session, endpoint=endpoint, headers=headers)
+            data = await response.json()
+        if data["status"] in TERMINAL:
+            return True
+        await asyncio.sleep(interval)
+
+
+async def poll_trigger(task_id: str, interval: float) -> bool:
+    from airflow_evolink.triggers.evolink import EvolinkVideoTrigger
+
+    events = [event async for event in EvolinkVideoTrigger(task_id, poll_interval=interval).run()]
+    return len(events) == 1 and events[0].payload.get("status") == "success"
+
+
+# ---- one measurement (in a child process) ----------------------------------------------------------------
+
+
+async def create_tasks(base_url: str, n: int) -> list[tuple[str, float]]:
+    """N new tasks, 64 requests in flight; returns (task id, local monotonic creation time)."""
+    import aiohttp
+
+    headers = {"Authorization": f"Bearer {h.API_KEY}"}
+    out: list[tuple[str, float]] = []
+    semaphore = asyncio.Semaphore(64)
+    async with aiohttp.ClientSession() as session:
+
+        async def one() -> None:
+            async with semaphore:
+                async with session.post(
+                    base_url + "/v1/videos/generations", json=h.VIDEO_REQUEST, headers=headers
+                ) as response:
+                    data = await response.json()
+                    out.append((data["id"], time.monotonic()))
+
+        await asyncio.gather(*(one() for _ in range(n)))
+    return out
+
+
+async def loop_lag_monitor(samples: list[float], stop: asyncio.Event, tick: float = 0.05) -> None:
+    loop = asyncio.get_running_loop()
+    while not stop.is_set():
+        before = loop.time()
+        await asyncio.sleep(tick)
+        samples.append(max(0.0, loop.time() - before - tick))
+
+
+async def measure(
+    emulator: h.Emulator, variant: str, waits: int, interval: float, polls: int, seed: int
+) -> Run:
+    from airflow_evolink.hooks.async_transport import shared_session
+
+    # Each job lasts about `polls` intervals from the moment its poller starts (creation takes a while).
+    job_seconds = interval * polls + waits / CREATE_RATE + interval
+    emulator.control("POST", "/_emulator/jobs", {"job_seconds": job_seconds, "count": waits})
+    tasks = await create_tasks(emulator.base_url, waits)
+    rng = random.Random(seed)
+    offsets = [rng.uniform(0, interval) for _ in tasks]
+    headers = {"Authorization": f"Bearer {h.API_KEY}", "Accept": "application/json"}
+    load = os.getloadavg()[0]
+
+    async with shared_session() as session:
+
+        def poller(task_id: str) -> Callable[[], Awaitable[bool]]:
+            if variant == "floor":
+                url = f"{emulator.base_url}/v1/tasks/{task_id}"
+                return lambda: poll_floor(session, url, headers, interval)
+            if variant == "baseline":
+                return lambda: poll_baseline(f"/v1/tasks/{task_id}", headers, interval)
+            return lambda: poll_trigger(task_id, interval)
+
+        async def delayed(offset: float, run: Callable[[], Awaitable[bool]]) -> bool:
+            await asyncio.sleep(offset)
+            return await run()
+
+        gc.collect()
+        stats_before = emulator.stats()
+        server_cpu_before = emulator.cpu_seconds()
+        lag: list[float] = []
+        stop = asyncio.Event()
+        with h.RssSampler() as rss, h.GcTimer() as gc_timer:
+            cpu0, t0 = time.process_time(), time.monotonic()
+            monitor = asyncio.create_task(loop_lag_monitor(lag, stop))
+            results = await asyncio.gather(
+                *(delayed(off, poller(tid)) for (tid, _), off in zip(tasks, offsets, strict=True)),
+                return_exceptions=True,
+            )
+            stop.set()
+            await monitor
+            cpu, wall = time.process_time() - cpu0, time.monotonic() - t0
+        sockets = emulator.connections()
+    server_cpu = emulator.cpu_seconds() - server_cpu_before
+    done = h.gets(emulator.stats()) - h.gets(stats_before)
+    errors = [r for r in results if isinstance(r, BaseException)]
+    if errors:
+        print(f"  {variant}: {len(errors)} pollers raised, e.g. {errors[0]!r}", file=sys.stderr)
+
+    ideal = 0
+    for (_, created), off in zip(tasks, offsets, strict=True):
+        live = created + job_seconds - (t0 + off)  # job time left when its poller starts
+        ideal += int(max(0.0, live) // interval) + 1
+    lag.sort()
+    return Run(
+        variant=variant,
+        waits=waits,
+        interval=interval,
+        wall=wall,
+        cpu=cpu,
+        gc_cpu=gc_timer.seconds,
+        polls=done,
+        ideal_polls=ideal,
+        events_ok=sum(1 for r in results if r is True),
+        server_cpu=server_cpu,
+        start_rss=rss.start_rss,
+        peak_rss=rss.peak,
+        loop_lag_p99=lag[int(0.99 * (len(lag) - 1))] if lag else 0.0,
+        sockets=sockets,
+        load=(load + os.getloadavg()[0]) / 2,
+    )
+
+
+def child(args: argparse.Namespace) -> int:
+    """One measurement in this (fresh) process; prints its Run as JSON on the last line."""
+    home = h.prepare_airflow_env()
+    h.raise_open_file_limit(max(4096, 2 * args.waits[0] + 1024))
+    emulator = h.Emulator.attach(args.base_url, args.emulator_pid)
+    port = int(args.base_url.rsplit(":", 1)[1])
+    h.set_connections(
+        {
+            "evolink_default": {"conn_type": "evolink", "host": args.base_url, "password": h.API_KEY},
+            "http_bench": {"conn_type": "http", "host": "127.0.0.1", "port": port, "schema": "http"},
+        }
+    )
+    # Imports before timing: Airflow, the providers-http hook, the trigger and its hook.
+    import aiohttp  # noqa: F401
+    from airflow.providers.http.hooks.http import HttpAsyncHook  # noqa: F401
+
+    from airflow_evolink.triggers.evolink import EvolinkVideoTrigger  # noqa: F401
+
+    h.logs_to_file(home)
+    emulator.reset()
+    run = asyncio.run(measure(emulator, args.child, args.waits[0], args.interval[0], args.polls, args.seed))
+    print("RESULT " + json.dumps(asdict(run)), flush=True)
+    return 0
+
+
+def run_child(
+    emulator: h.Emulator, variant: str, waits: int, interval: float, args: argparse.Namespace
+) -> Run:
+    cmd = [
+        sys.executable,
+        str(Path(__file__).resolve()),
+        "--child",
+        variant,
+        "--waits",
+        str(waits),
+        "--interval",
+        str(interval),
+        "--polls",
+        str(args.polls),
+        "--seed",
+        str(args.seed),
+        "--base-url",
+        emulator.base_url,
+        "--emulator-pid",
+        str(emulator.pid),
+    ]
+    done = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
+    if done.returncode != 0 or not lines:
+        sys.stderr.write(done.stdout[-4000:] + done.stderr[-4000:])
+        raise RuntimeError(f"the {variant} measurement with {waits} waits failed")
+    if done.stderr.strip():
+        sys.stderr.write(done.stderr[-2000:])
+    return Run(**json.loads(lines[-1][len("RESULT ") :]))
+
+
+# ---- the benchmark ---------------------------------------------------------------------------------------
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--waits", type=int, nargs="+", default=[1000, 10000], help="concurrent waits")
+    parser.add_argument(
+        "--interval",
+        type=float,
+        nargs="+",
+        default=None,
+        help="poll interval per --waits value (default: waits/1000 s, about 1,000 polls/s)",
+    )
+    parser.add_argument("--polls", type=int, default=20, help="polls per job (default 20)")
+    parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=VARIANTS)
+    parser.add_argument("--rounds", type=int, default=2, help="alternating floor/trigger rounds per size")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--quick", action="store_true", help="small and fast: loose checks only (for CI)")
+    parser.add_argument("--child", choices=VARIANTS, help=argparse.SUPPRESS)
+    parser.add_argument("--base-url", help=argparse.SUPPRESS)
+    parser.add_argument("--emulator-pid", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.interval is None:
+        args.interval = [max(0.25, w / 1000.0) for w in args.waits]
+    if len(args.interval) != len(args.waits):
+        parser.error("give one --interval per --waits value")
+    return args
+
+
+def run(args: argparse.Namespace) -> tuple[h.Outcome, dict[str, Any]]:
+    h.prepare_airflow_env()
+    h.raise_open_file_limit(4096)
+    runs: list[Run] = []
+    with h.Emulator("--job-seconds", "60", "--api-key", h.API_KEY) as emulator:
+        for waits, interval in zip(args.waits, args.interval, strict=True):
+            order = [v for v in args.variants if v == "baseline"]  # the slow reference runs once
+            pair = [v for v in args.variants if v != "baseline"]
+            for n in range(args.rounds):
+                order += pair if n % 2 == 0 else pair[::-1]
+            for variant in order:
+                result = run_child(emulator, variant, waits, interval, args)
+                runs.append(result)
+                print(
+                    f"  ... {variant:8} N={waits}: {result.ms_per_poll:.3f} ms/poll, "
+                    f"{result.polls} polls, load {result.load:.1f}",
+                    file=sys.stderr,
+                )
+    return report(runs, args), figures(runs)
+
+
+def figures(runs: list[Run]) -> dict[str, Any]:
+    """Pooled figures per number of waits, for run_all's summary."""
+    out: dict[str, Any] = {}
+    for waits in sorted({r.waits for r in runs}):
+        group = [r for r in runs if r.waits == waits]
+        out[waits] = {
+            variant: pooled_ms_per_poll([r for r in group if r.variant == variant])
+            for variant in VARIANTS
+            if any(r.variant == variant for r in group)
+        }
+        trig = [r for r in group if r.variant == "trigger"]
+        if trig:
+            out[waits]["trigger_peak_rss_mb"] = max(r.peak_rss for r in trig) / h.MB
+            out[waits]["trigger_rss_kb_per_wait"] = max(r.rss_per_wait_kb for r in trig)
+        out[waits]["kept_schedule"] = {
+            v: all(r.kept_schedule for r in group if r.variant == v) for v in VARIANTS
+        }
+    return out
+
+
+def pooled_ms_per_poll(runs: list[Run]) -> float:
+    return 1000.0 * sum(r.cpu for r in runs) / max(1, sum(r.polls for r in runs))
+
+
+def report(runs: list[Run], args: argparse.Namespace) -> h.Outcome:
+    print(f"\n== CPU per poll: N concurrent waits in one asyncio loop ({h.machine_line()})")
+    print(
+        h.table(
+            (
+                "poller",
+                "waits",
+                "interval s",
+                "polls",
+                "polls/s",
+                "kept schedule (polls/ideal, loop lag p99)",
+                "CPU ms/poll",
+                "of it GC",
+                "client core %",
+                "emulator core %",
+                "load avg",
+                "peak RSS MB",
+                "RSS KB/wait",
+                "sockets",
+                "ok",
+            ),
+            [
+                (
+                    r.variant,
+                    r.waits,
+                    r.interval,
+                    r.polls,
+                    r.polls_per_s,
+                    f"{'yes' if r.kept_schedule else 'NO'} ({r.polls / max(1, r.ideal_polls):.0%}, "
+                    f"{1000 * r.loop_lag_p99:.0f} ms)",
+                    f"{r.ms_per_poll:.3f}",
+                    f"{1000 * r.gc_cpu / max(1, r.polls):.3f}",
+                    100 * r.cpu / r.wall,
+                    100 * r.server_cpu / r.wall,
+                    r.load,
+                    r.peak_rss / h.MB,
+                    r.rss_per_wait_kb,
+                    r.sockets,
+                    f"{r.events_ok}/{r.waits}",
+                )
+                for r in runs
+            ],
+        )
+    )
+    summary = []
+    outcome = h.Outcome("trigger CPU per poll")
+    quick = args.quick
+    for waits in args.waits:
+        by: dict[str, list[Run]] = {}
+        for r in runs:
+            if r.waits == waits:
+                by.setdefault(r.variant, []).append(r)
+        ms = {variant: pooled_ms_per_poll(group) for variant, group in by.items()}
+        trig_runs = by.get("trigger", [])
+        if not trig_runs:
+            continue
+        peak = max(r.peak_rss for r in trig_runs)
+        summary.append(
+            (
+                waits,
+                *(f"{ms[v]:.3f}" if v in ms else "-" for v in VARIANTS),
+                f"{ms['trigger'] / ms['floor']:.2f}x" if "floor" in ms else "-",
+                f"{ms['baseline'] / ms['trigger']:.2f}x" if "baseline" in ms else "-",
+                f"{peak / h.MB:.0f}",
+                f"{max(r.rss_per_wait_kb for r in trig_runs):.1f}",
+            )
+        )
+        ok = sum(r.events_ok for r in trig_runs)
+        total = sum(r.waits for r in trig_runs)
+        outcome.check(f"N={waits}: every trigger ends with success", f"{ok}/{total}", "all", ok == total)
+        if "floor" in ms:
+            ratio = ms["trigger"] / ms["floor"]
+            goal = 1.25 if quick else 1.1
+            outcome.check(
+                f"N={waits}: trigger / floor CPU per poll",
+                f"{ratio:.2f}x",
+                f"<= {goal}x",
+                ratio <= goal,
+                "quick: a loose guard against regressions; 1.1x is checked in full mode" if quick else "",
+            )
+        if "baseline" in ms:
+            gain = ms["baseline"] / ms["trigger"]
+            goal = 2.5 if quick else 3.0
+            outcome.check(
+                f"N={waits}: baseline / trigger CPU per poll",
+                f"{gain:.2f}x",
+                f">= {goal:g}x",
+                gain >= goal,
+                "quick: a loose guard; 3x is checked in full mode" if quick else "",
+            )
+        if waits >= 10000:
+            outcome.check(
+                f"N={waits}: peak RSS of the client process",
+                f"{peak / h.MB:.0f} MB",
+                "< 500 MB",
+                peak < 500 * h.MB,
+            )
+        for r in trig_runs:
+            if not r.kept_schedule:
+                outcome.notes.append(
+                    f"note: N={waits}: a trigger run made {r.polls}/{r.ideal_polls} of its ideal polls "
+                    f"(loop lag p99 {1000 * r.loop_lag_p99:.0f} ms, load average {r.load:.1f}): the client "
+                    "fell behind its schedule."
+                )
+                break
+        for group in by.values():
+            for r in group:
+                if not r.kept_schedule and r.variant == "baseline":
+                    outcome.notes.append(
+                        f"note: N={waits}: the baseline fell behind its schedule: it made {r.polls} of "
+                        f"{r.ideal_polls} polls at {100 * r.cpu / r.wall:.0f} % of a core."
+                    )
+        busiest = max(
+            (r for group in by.values() for r in group), key=lambda r: (r.cpu + r.server_cpu) / r.wall
+        )
+        if (busiest.cpu + busiest.server_cpu) / busiest.wall > 0.85 * h.CPU_COUNT:
+            outcome.notes.append(
+                f"note: N={waits}: client and emulator together used "
+                f"{(busiest.cpu + busiest.server_cpu) / busiest.wall:.1f} of {h.CPU_COUNT} cores "
+                f"({busiest.variant}): the machine was saturated during that run."
+            )
+        if any(r.server_cpu / r.wall > 0.9 for group in by.values() for r in group):
+            outcome.notes.append(
+                f"note: N={waits}: the emulator used > 90 % of a core (it is single-threaded): it was the "
+                "bottleneck, so polls/s is the server's ceiling, not the client's."
+            )
+    print(f"\n== Summary: CPU ms per poll, pooled over rounds ({h.machine_line()})")
+    print(
+        h.table(
+            (
+                "waits",
+                "baseline",
+                "floor",
+                "trigger",
+                "trigger/floor",
+                "baseline/trigger",
+                "trigger peak RSS MB",
+                "RSS KB/wait",
+            ),
+            summary,
+        )
+    )
+    return outcome
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if args.child:
+        return child(args)
+    outcome, _ = run(args)
+    print(outcome.render())
+    return 0 if outcome.ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
