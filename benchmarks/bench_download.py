@@ -1,7 +1,7 @@
 """Download benchmark: stream one large result video to a local path, against a plain ``requests`` copy.
 
     python benchmarks/bench_download.py                 # 1 GiB (the target size)
-    python benchmarks/bench_download.py --mib 128       # smaller, for CI
+    python benchmarks/bench_download.py --mib 128 --report-only   # smaller, for CI
 
 The emulator runs as its own process and serves the file. In this process, the baseline streams the
 same URL to a file with ``requests`` (1 MiB chunks, nothing else), and the provider's
@@ -106,6 +106,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--mib", type=int, default=1024, help="file size in MiB (default 1024)")
     parser.add_argument("--rounds", type=int, default=2, help="alternating rounds of each; best is kept")
+    parser.add_argument("--report-only", action="store_true", help="print the figures, do not fail on a target")
     args = parser.parse_args(argv)
     size = args.mib * 1024 * 1024
 
@@ -152,7 +153,7 @@ def main(argv: list[str] | None = None) -> int:
     missed = [name for name, ok in (("throughput", ratio >= 0.8), ("memory", worst_growth < 50)) if not ok]
     if missed:
         print(f"TARGET MISSED: {', '.join(missed)}")
-        return 1
+        return 0 if args.report_only else 1
     print("targets met")
     return 0
 

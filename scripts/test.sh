@@ -22,4 +22,4 @@ echo "== pytest (oldest Airflow line claimed: 3.0)"
 bash scripts/test_oldest_airflow.sh -q
 echo "== benchmarks (quick configuration; the full run is: python benchmarks/run_all.py)"
 python benchmarks/run_all.py --quick
-python benchmarks/bench_download.py --mib 128 --rounds 1
+python benchmarks/bench_download.py --mib 128 --rounds 1 --report-only
