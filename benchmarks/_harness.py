@@ -8,9 +8,11 @@ reported separately (it is the server, and on a 2-core machine it can be the bot
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -38,6 +40,7 @@ VIDEO_REQUEST: dict[str, Any] = {"model": "kling-v3-text-to-video", "prompt": "b
 def prepare_airflow_env() -> Path:
     """A throwaway AIRFLOW_HOME. Call before anything imports airflow."""
     home = Path(tempfile.mkdtemp(prefix="evolink-bench-home-"))
+    atexit.register(shutil.rmtree, home, ignore_errors=True)
     os.environ["AIRFLOW_HOME"] = str(home)
     os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
     os.environ["AIRFLOW__CORE__UNIT_TEST_MODE"] = "False"
