@@ -106,7 +106,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--mib", type=int, default=1024, help="file size in MiB (default 1024)")
     parser.add_argument("--rounds", type=int, default=2, help="alternating rounds of each; best is kept")
-    parser.add_argument("--report-only", action="store_true", help="print the figures, do not fail on a target")
+    parser.add_argument(
+        "--report-only", action="store_true", help="print the figures, do not fail on a target"
+    )
     args = parser.parse_args(argv)
     size = args.mib * 1024 * 1024
 

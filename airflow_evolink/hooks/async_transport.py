@@ -15,7 +15,11 @@ Per request, this module does as little as it can, because thousands of deferred
   ``NO_PROXY`` (and ``.netrc`` credentials for the proxy) give for a base URL is looked up once per
   shared session, in a thread, and then passed explicitly. ``.netrc`` credentials for the API host itself
   are not used: requests carry a Bearer key, and aiohttp refuses to combine the two anyway.
-* Timeout objects are built once per (connect, read) pair.
+* A request's read timeout is a deadline for the whole answer (``total`` = connect + read seconds), not
+  aiohttp's ``sock_read``: that one cancels and re-arms an event-loop timer on every chunk received, and
+  with thousands of sleeping triggers in the loop's timer heap those re-arms were the largest cost of a
+  poll beyond the bare HTTP exchange (measured in ``benchmarks/bench_trigger_cpu.py``). Answers are a few
+  KiB, so the two limits agree in practice. Timeout objects are built once per (connect, read) pair.
 """
 
 from __future__ import annotations
@@ -110,7 +114,9 @@ async def _look_up_proxy(table: dict[str, _Proxy], base_url: str) -> _Proxy:
 
 @lru_cache(maxsize=64)
 def _timeout(connect: float, read: float) -> aiohttp.ClientTimeout:
-    return aiohttp.ClientTimeout(total=None, sock_connect=connect, sock_read=read)
+    # One timer per request. A time-out before the request went out (connecting, or waiting for a pooled
+    # socket) surfaces as aiohttp.ConnectionTimeoutError: nothing was sent.
+    return aiohttp.ClientTimeout(total=connect + read, sock_connect=connect)
 
 
 async def send_async(session: aiohttp.ClientSession, config: EvolinkConnectionConfig, call: ApiCall) -> Any:
