@@ -18,7 +18,9 @@ def save_videos(
     context: Any, hook: EvolinkHook, urls: Sequence[str], destination: Any, task_id: str | None, log: Any
 ) -> list[DownloadedVideo]:
     """Download ``urls`` into ``destination``, push what was written (XCom ``downloads``), and return it."""
-    folder = destination if isinstance(destination, ObjectStoragePath) else ObjectStoragePath(str(destination))
+    folder = (
+        destination if isinstance(destination, ObjectStoragePath) else ObjectStoragePath(str(destination))
+    )
     try:
         saved = download_videos(urls, folder, task_id=task_id, retry_policy=hook.retry_policy, log=log)
     except EvolinkError as exc:

@@ -191,7 +191,9 @@ class EvolinkSubmitVideoOperator(ResumableJobMixin, BaseOperator):
         pays for a new one under a key derived from the failed job; a live or finished job is reused."""
         current = self.hook.get_task(task.id)
         if current.is_terminal and not current.is_success and current.failure().retryable:
-            self.log.info("Evolink returned earlier failed task %s for this key; submitting a new job", task.id)
+            self.log.info(
+                "Evolink returned earlier failed task %s for this key; submitting a new job", task.id
+            )
             return self._post(idempotency_key_for(context, previous_task_id=task.id))
         return task
 
@@ -238,7 +240,9 @@ class EvolinkSubmitVideoOperator(ResumableJobMixin, BaseOperator):
     def get_job_result(self, external_id: Any, context: Any) -> str:
         if not self._finished:
             # Reached directly when an earlier try's job had already completed.
-            self._succeeded(context, finish_task(context, self.hook.get_task(str(external_id))), str(external_id))
+            self._succeeded(
+                context, finish_task(context, self.hook.get_task(str(external_id))), str(external_id)
+            )
         return str(external_id)
 
     def _reuse_or_submit(self, context: Any) -> EvolinkTask:
