@@ -10,6 +10,7 @@ so re-running is idempotent and does not need the (possibly expired) link.
 from __future__ import annotations
 
 import hashlib
+import http.client
 import queue
 import threading
 import uuid
@@ -126,56 +127,94 @@ def _attempt(
                 log.info("%s already holds the %d bytes of %s; not downloading again", target, expected, url)
             return DownloadedVideo(url=url, path=str(target), size=expected, sha256=None, skipped=True)
         part = target.parent / f"{PART_MARK}{target.name}.{uuid.uuid4().hex}"
-        digest = _BackgroundSha256()
-        size = 0
+        copier = _BodyCopier(local=_local_path(part) is not None)
         try:
             with _open_for_write(part) as out:
-                for chunk in response.iter_content(CHUNK_BYTES):
-                    out.write(chunk)
-                    digest.update(chunk)
-                    size += len(chunk)
-        except requests.exceptions.RequestException as exc:
-            digest.close()
+                copier.copy(response, out)
+        except (requests.exceptions.RequestException, http.client.HTTPException, OSError) as exc:
+            copier.close()
             _remove(part)
             raise EvolinkConnectionError(
-                f"download of {url} broke after {size} bytes: {exc}", sent=True
+                f"download of {url} broke after {copier.size} bytes: {type(exc).__name__}: {exc}", sent=True
             ) from None
         except BaseException:
-            digest.close()
+            copier.close()
             _remove(part)
             raise
+        size = copier.size
         if expected is not None and size != expected:
-            digest.close()
+            copier.close()
             _remove(part)
             raise EvolinkResponseError(f"download of {url} ended after {size} of {expected} bytes")
+        sha256 = copier.hexdigest()
         part.rename(target)
     if log:
-        log.info("Saved %s (%d bytes, sha256 %s) to %s", url, size, digest.hexdigest(), target)
-    return DownloadedVideo(url=url, path=str(target), size=size, sha256=digest.hexdigest())
+        log.info("Saved %s (%d bytes, sha256 %s) to %s", url, size, sha256, target)
+    return DownloadedVideo(url=url, path=str(target), size=size, sha256=sha256)
 
 
-class _BackgroundSha256:
-    """SHA-256 on a second thread, so hashing overlaps the network and disk work of the download.
+class _BodyCopier:
+    """Copy a response body to a file while a second thread computes its SHA-256.
 
-    hashlib releases the GIL on large buffers; the queue is bounded, so memory stays a few MiB.
+    When the body is not content-encoded, it is read straight from the socket into a few reused
+    buffers (``readinto`` on the standard library's HTTP response that ``requests`` wraps): no per-chunk
+    allocation and no intermediate copies, which leaves CPU for the hash on small machines. Each buffer is
+    written on this thread, then hashed on the other one (hashlib releases the GIL on large buffers),
+    and reused only once hashed. Encoded bodies, or a ``requests`` without that layer, go through
+    ``iter_content``, which decodes. Memory stays at :data:`BUFFERS` x :data:`CHUNK_BYTES` either way.
     """
 
-    def __init__(self) -> None:
+    BUFFERS = 4
+
+    def __init__(self, *, local: bool) -> None:
+        # Only local files copy what they are given at once; other file objects may keep a reference to
+        # the bytes they get, so they are handed fresh ones, never a reused buffer.
+        self._reuse_buffers = local
+        self.size = 0
         self._hash = hashlib.sha256()
-        self._queue: queue.Queue[bytes | None] = queue.Queue(maxsize=8)
-        self._thread = threading.Thread(target=self._run, name="evolink-sha256", daemon=True)
+        self._free: queue.Queue[bytearray] = queue.Queue()
+        self._filled: queue.Queue[tuple[bytearray | None, memoryview | bytes] | None] = queue.Queue(
+            maxsize=self.BUFFERS
+        )
+        self._thread = threading.Thread(target=self._hash_chunks, name="evolink-sha256", daemon=True)
         self._thread.start()
 
-    def _run(self) -> None:
-        while (chunk := self._queue.get()) is not None:
-            self._hash.update(chunk)
+    def copy(self, response: requests.Response, out: Any) -> None:
+        source = _raw_body(response)
+        if source is None:
+            for chunk in response.iter_content(CHUNK_BYTES):
+                self._take(None, chunk, out)
+            return
+        for _ in range(self.BUFFERS):
+            self._free.put(bytearray(CHUNK_BYTES))
+        while True:
+            buffer = self._free.get()
+            count = source.readinto(buffer)
+            if not count:
+                return
+            view = memoryview(buffer)[:count]
+            if self._reuse_buffers:
+                self._take(buffer, view, out)
+            else:
+                self._take(None, view.tobytes(), out)
+                self._free.put(buffer)
 
-    def update(self, chunk: bytes) -> None:
-        self._queue.put(chunk)
+    def _take(self, buffer: bytearray | None, chunk: memoryview | bytes, out: Any) -> None:
+        out.write(chunk)
+        self.size += len(chunk)
+        self._filled.put((buffer, chunk))
+
+    def _hash_chunks(self) -> None:
+        while (item := self._filled.get()) is not None:
+            buffer, chunk = item
+            self._hash.update(chunk)
+            if buffer is not None:
+                chunk.release()  # type: ignore[union-attr]
+                self._free.put(buffer)
 
     def close(self) -> None:
         if self._thread.is_alive():
-            self._queue.put(None)
+            self._filled.put(None)
             self._thread.join()
 
     def hexdigest(self) -> str:
@@ -183,12 +222,32 @@ class _BackgroundSha256:
         return self._hash.hexdigest()
 
 
+def _raw_body(response: requests.Response) -> Any:
+    """The standard library response under ``requests``/urllib3 when the body can be read from it
+    as it is (no content coding to undo, nothing buffered above it), else ``None``."""
+    encoding = response.headers.get("Content-Encoding", "identity").strip().lower()
+    if encoding not in ("", "identity"):
+        return None
+    source = getattr(response.raw, "_fp", None)
+    if not isinstance(source, http.client.HTTPResponse) or getattr(response, "_content_consumed", False):
+        return None
+    buffered = getattr(response.raw, "_decoded_buffer", None)
+    if buffered is not None and len(buffered):
+        return None
+    return source
+
+
+def _local_path(path: Any) -> str | None:
+    if getattr(path, "protocol", None) in ("file", "local") and hasattr(path, "path"):
+        return str(path.path)
+    return None
+
+
 def _open_for_write(path: Any) -> Any:
     """Local files are written with the built-in ``open`` (fsspec's local layer costs throughput);
     every other filesystem goes through the path's own ``open``."""
-    if getattr(path, "protocol", None) in ("file", "local") and hasattr(path, "path"):
-        return open(path.path, "wb")
-    return path.open("wb")
+    local = _local_path(path)
+    return open(local, "wb") if local is not None else path.open("wb")
 
 
 def _content_length(response: requests.Response) -> int | None:

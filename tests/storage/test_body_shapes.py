@@ -1,0 +1,128 @@
+"""Every shape of HTTP body a result link may answer with lands on disk byte for byte, with its SHA-256.
+
+The download reads plain bodies straight from the socket into reused buffers and hands encoded ones to
+``requests`` to decode; these tests serve each shape from a real server on 127.0.0.1 and compare the
+file written, its size and its checksum with what was served.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import http.server
+import socket
+import struct
+import threading
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from airflow.sdk import ObjectStoragePath
+
+from airflow_evolink.core.errors import EvolinkConnectionError, EvolinkResponseError
+from airflow_evolink.core.retry import RetryPolicy
+from airflow_evolink.storage.download import PART_MARK, download_videos
+
+FAST = RetryPolicy(max_attempts=2, initial_wait=0.01, max_wait=0.02, jitter=0.0)
+# Several buffers' worth, and not a multiple of the buffer size, so the last read is a short one.
+VIDEO = hashlib.shake_256(b"evolink").digest(5 * 1024 * 1024 + 12345)
+
+
+class _Shapes(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def do_GET(self) -> None:
+        shape = self.path.strip("/").split(".")[0]
+        if shape == "length":
+            self._head(len(VIDEO))
+            self.wfile.write(VIDEO)
+        elif shape == "chunked":
+            self._head(None, ("Transfer-Encoding", "chunked"))
+            for start in range(0, len(VIDEO), 300_000):
+                piece = VIDEO[start : start + 300_000]
+                self.wfile.write(f"{len(piece):x}\r\n".encode() + piece + b"\r\n")
+            self.wfile.write(b"0\r\n\r\n")
+        elif shape == "gzip":
+            packed = gzip.compress(VIDEO, compresslevel=1)
+            self._head(len(packed), ("Content-Encoding", "gzip"))
+            self.wfile.write(packed)
+        elif shape == "truncated":
+            self._head(len(VIDEO))
+            self.wfile.write(VIDEO[: len(VIDEO) // 2])
+            self.close_connection = True
+        elif shape == "reset":
+            self._head(len(VIDEO))
+            self.wfile.write(VIDEO[: len(VIDEO) // 2])
+            self.wfile.flush()
+            # Linger on, zero seconds: closing sends an RST instead of a FIN.
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            self.close_connection = True
+        else:
+            self.send_error(404)
+
+    def _head(self, length: int | None, *extra: tuple[str, str]) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", "video/mp4")
+        if length is not None:
+            self.send_header("Content-Length", str(length))
+        for name, value in extra:
+            self.send_header(name, value)
+        self.end_headers()
+
+    def log_message(self, *args: object) -> None:
+        return
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[str]:
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Shapes)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    finally:
+        httpd.shutdown()
+
+
+@pytest.mark.parametrize("shape", ["length", "chunked", "gzip"])
+def test_body_is_written_exactly_with_its_checksum(server, tmp_path, shape):
+    [video] = download_videos(
+        [f"{server}/{shape}.mp4"], ObjectStoragePath(f"file://{tmp_path}"), task_id="t1"
+    )
+    written = tmp_path / "t1.mp4"
+    assert written.read_bytes() == VIDEO
+    assert video.size == len(VIDEO)
+    assert video.sha256 == hashlib.sha256(VIDEO).hexdigest()
+    assert [p.name for p in tmp_path.iterdir()] == ["t1.mp4"]
+
+
+@pytest.mark.parametrize("shape", ["length", "chunked"])
+def test_non_local_filesystem_gets_exact_bytes(server, shape):
+    # Destinations other than local files are handed a fresh copy of each chunk, never a reused buffer.
+    from airflow.sdk.io import attach
+    from fsspec.implementations.memory import MemoryFileSystem
+
+    attach(protocol="memory", fs=MemoryFileSystem())
+    folder = ObjectStoragePath(f"memory://evolink-shapes-{uuid.uuid4().hex}")
+    [video] = download_videos([f"{server}/{shape}.mp4"], folder, task_id="t2")
+    assert (folder / "t2.mp4").read_bytes() == VIDEO
+    assert video.sha256 == hashlib.sha256(VIDEO).hexdigest()
+
+
+@pytest.mark.parametrize(
+    ("shape", "error"), [("truncated", EvolinkResponseError), ("reset", EvolinkConnectionError)]
+)
+def test_broken_body_is_retried_then_fails_leaving_nothing(server, tmp_path, shape, error):
+    with pytest.raises(error) as raised:
+        download_videos(
+            [f"{server}/{shape}.mp4"],
+            ObjectStoragePath(f"file://{tmp_path}"),
+            task_id="t3",
+            retry_policy=FAST,
+        )
+    assert f"{shape}.mp4" in str(raised.value)
+    leftovers: list[Path] = [
+        p for p in tmp_path.iterdir() if p.name.startswith(PART_MARK) or p.suffix == ".mp4"
+    ]
+    assert leftovers == []
