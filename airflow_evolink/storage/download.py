@@ -131,11 +131,11 @@ def _attempt(
         try:
             with _open_for_write(part) as out:
                 copier.copy(response, out)
-        except (requests.exceptions.RequestException, http.client.HTTPException, OSError) as exc:
+        except requests.exceptions.RequestException as exc:
             copier.close()
             _remove(part)
             raise EvolinkConnectionError(
-                f"download of {url} broke after {copier.size} bytes: {type(exc).__name__}: {exc}", sent=True
+                f"download of {url} broke after {copier.size} bytes: {exc}", sent=True
             ) from None
         except BaseException:
             copier.close()
@@ -189,7 +189,12 @@ class _BodyCopier:
             self._free.put(bytearray(CHUNK_BYTES))
         while True:
             buffer = self._free.get()
-            count = source.readinto(buffer)
+            try:
+                count = source.readinto(buffer)
+            except (http.client.HTTPException, OSError) as exc:
+                # A failure of the socket read, reported as requests reports one; errors writing the
+                # destination are not caught here and stay what they are.
+                raise requests.exceptions.ConnectionError(f"{type(exc).__name__}: {exc}") from exc
             if not count:
                 return
             view = memoryview(buffer)[:count]
@@ -208,8 +213,9 @@ class _BodyCopier:
         while (item := self._filled.get()) is not None:
             buffer, chunk = item
             self._hash.update(chunk)
+            if isinstance(chunk, memoryview):
+                chunk.release()
             if buffer is not None:
-                chunk.release()  # type: ignore[union-attr]
                 self._free.put(buffer)
 
     def close(self) -> None:

@@ -7,11 +7,14 @@ file written, its size and its checksum with what was served.
 
 from __future__ import annotations
 
+import errno
 import gzip
 import hashlib
 import http.server
 import socket
 import struct
+import subprocess
+import sys
 import threading
 import uuid
 from collections.abc import Iterator
@@ -126,3 +129,29 @@ def test_broken_body_is_retried_then_fails_leaving_nothing(server, tmp_path, sha
         p for p in tmp_path.iterdir() if p.name.startswith(PART_MARK) or p.suffix == ".mp4"
     ]
     assert leftovers == []
+
+
+def test_failure_to_write_the_destination_is_not_a_connection_error(server, tmp_path):
+    # A destination that cannot take the bytes (here: a file-size limit of 1 MiB, in a child process)
+    # fails as itself, at once: retrying the download cannot help, and the error must not read like a
+    # network fault.
+    script = (
+        "import resource, signal, sys\n"
+        "signal.signal(signal.SIGXFSZ, signal.SIG_IGN)\n"
+        "resource.setrlimit(resource.RLIMIT_FSIZE, (1024 * 1024, resource.RLIM_INFINITY))\n"
+        "from airflow.sdk import ObjectStoragePath\n"
+        "from airflow_evolink.storage.download import download_videos\n"
+        "try:\n"
+        "    download_videos([sys.argv[1]], ObjectStoragePath(sys.argv[2]))\n"
+        "except Exception as exc:\n"
+        "    print(type(exc).__name__, getattr(exc, 'errno', None))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script, f"{server}/length.mp4", f"file://{tmp_path}"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    assert done.stdout.split() == ["OSError", str(errno.EFBIG)], done.stdout + done.stderr
+    assert [p.name for p in tmp_path.iterdir()] == []
