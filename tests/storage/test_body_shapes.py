@@ -15,7 +15,6 @@ import socket
 import struct
 import subprocess
 import sys
-import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,6 +25,7 @@ from airflow.sdk import ObjectStoragePath
 from airflow_evolink.core.errors import EvolinkConnectionError, EvolinkResponseError
 from airflow_evolink.core.retry import RetryPolicy
 from airflow_evolink.storage.download import PART_MARK, download_videos
+from tests.storage.local_server import serve
 
 FAST = RetryPolicy(max_attempts=2, initial_wait=0.01, max_wait=0.02, jitter=0.0)
 # Several buffers' worth, and not a multiple of the buffer size, so the last read is a short one.
@@ -79,13 +79,8 @@ class _Shapes(http.server.BaseHTTPRequestHandler):
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[str]:
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Shapes)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    finally:
-        httpd.shutdown()
+    with serve(_Shapes) as base_url:
+        yield base_url
 
 
 @pytest.mark.parametrize("shape", ["length", "chunked", "gzip"])

@@ -9,7 +9,6 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,6 +21,7 @@ from airflow_evolink.core.retry import RetryPolicy
 from airflow_evolink.emulator import EmulatorConfig, EmulatorServer
 from airflow_evolink.hooks.evolink import EvolinkHook
 from airflow_evolink.storage.download import PART_MARK, EvolinkResultExpiredError, download_videos
+from tests.storage.local_server import serve
 
 FAST = RetryPolicy(max_attempts=3, initial_wait=0.01, max_wait=0.02, jitter=0.0)
 KLING = {"model": "kling-v3-image-to-video", "prompt": "x", "image_start": "https://example.com/a.png"}
@@ -174,13 +174,8 @@ class _SlowVideo(http.server.BaseHTTPRequestHandler):
 
 @pytest.fixture
 def slow_server() -> Iterator[str]:
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _SlowVideo)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/slow.mp4"
-    finally:
-        server.shutdown()
+    with serve(_SlowVideo) as base_url:
+        yield f"{base_url}/slow.mp4"
 
 
 def test_download_killed_halfway_leaves_no_file_and_the_next_run_cleans_up(slow_server, tmp_path):
