@@ -86,6 +86,11 @@ class Run:
 # ---- the three pollers -----------------------------------------------------------------------------------
 
 
+def poll_headers() -> dict[str, str]:
+    """What the floor and the baseline send on every poll (the trigger builds its own)."""
+    return {"Authorization": f"Bearer {h.API_KEY}", "Accept": "application/json"}
+
+
 async def poll_floor(session: Any, url: str, headers: dict[str, str], interval: float) -> bool:
     while True:
         if await _floor_status(session, url, headers) in TERMINAL:
@@ -166,7 +171,7 @@ async def measure(
     tasks = await create_tasks(emulator.base_url, waits)
     rng = random.Random(seed)
     offsets = [rng.uniform(0, interval) for _ in tasks]
-    headers = {"Authorization": f"Bearer {h.API_KEY}", "Accept": "application/json"}
+    headers = poll_headers()
     load = os.getloadavg()[0]
 
     async with shared_session() as session:
@@ -240,7 +245,7 @@ async def warm_up(emulator: h.Emulator, variant: str) -> None:
 
     emulator.control("POST", "/_emulator/jobs", {"job_seconds": 0, "count": 1})
     (task_id, _), *_ = await create_tasks(emulator.base_url, 1)
-    headers = {"Authorization": f"Bearer {h.API_KEY}", "Accept": "application/json"}
+    headers = poll_headers()
     if variant == "baseline":
         await poll_baseline(f"/v1/tasks/{task_id}", headers, 0.1)
     elif variant == "floor":
