@@ -158,7 +158,7 @@ async def send_async(session: aiohttp.ClientSession, config: EvolinkConnectionCo
         ) from None
     except (aiohttp.ServerTimeoutError, asyncio.TimeoutError):
         raise EvolinkConnectionError(
-            f"no answer from {config.base_url} within {config.read_timeout:g} s", sent=True
+            f"no answer from {config.base_url} within {timeout.total:g} s", sent=True
         ) from None
     except aiohttp.ClientResponseError as exc:
         raise EvolinkConnectionError(f"bad answer from {config.base_url}: {exc.message}", sent=True) from None
