@@ -10,9 +10,6 @@ HTTP session, as a worker process would. Two clients, one after the other:
   ``EvolinkSubmitVideoOperator`` runs per mapped index, with a per-index Idempotency-Key.
 * ``baseline``: providers-http ``HttpHook.run_with_advanced_retry`` POSTing the same body, retrying any
   failure with tenacity's exponential backoff and full jitter (6 attempts), as a DAG author would write.
-* ``proposal``: what-if, not shipped: the provider with a ``RetryPolicy`` that does not count 429s
-  (requests the server provably did not process) towards ``max_attempts``, only towards ``max_elapsed``.
-  The targets are checked on ``provider``; this row shows what that change to ``core/retry.py`` would do.
 
 The lower bound of the burst's duration is the rate limit's: ``(submissions - bucket) / rate`` seconds.
 The emulator's request log tells how many tasks were created (paid) per Idempotency-Key.
@@ -36,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import _harness as h
 
-CLIENTS = ("baseline", "provider", "proposal")
+CLIENTS = ("baseline", "provider")
 
 
 @dataclass
@@ -63,36 +60,14 @@ class Burst:
         return self.wall / self.minimum if self.minimum else float("nan")
 
 
-def _proposed_policy() -> Any:
-    """RetryPolicy whose attempt limit ignores 429s (a what-if for core/retry.py, not shipped)."""
-    from airflow_evolink.core.errors import EvolinkRateLimitError
-    from airflow_evolink.core.retry import RetryPolicy
-
-    class UncountedRateLimits(RetryPolicy):
-        def tenacity_kwargs(self, call: Any, logger: Any = None) -> dict[str, Any]:
-            kwargs = super().tenacity_kwargs(call, logger)
-            counted = 0
-
-            def stop(state: Any) -> bool:
-                nonlocal counted
-                exc = state.outcome.exception() if state.outcome else None
-                counted += not isinstance(exc, EvolinkRateLimitError)
-                return counted >= self.max_attempts or state.seconds_since_start >= self.max_elapsed
-
-            kwargs["stop"] = stop
-            return kwargs
-
-    return UncountedRateLimits()
-
-
-def _provider_submitter(policy: Any = None) -> Any:
+def _provider_submitter() -> Any:
     from airflow_evolink.hooks.evolink import EvolinkHook
 
     local = threading.local()
 
     def submit(index: int, run_id: str) -> str:
         if not hasattr(local, "hook"):
-            local.hook = EvolinkHook("evolink_default", retry_policy=policy)
+            local.hook = EvolinkHook("evolink_default")
         task = local.hook.submit_video(h.VIDEO_REQUEST, idempotency_key=f"bench-{run_id}-{index}")
         return str(task.id)
 
@@ -130,7 +105,7 @@ def burst(emulator: h.Emulator, client: str, submissions: int, concurrency: int,
     if client == "baseline":
         submit = _baseline_submitter()
     else:
-        submit = _provider_submitter(_proposed_policy() if client == "proposal" else None)
+        submit = _provider_submitter()
     run_id = f"{client}-{time.time_ns()}"
     errors: list[BaseException] = []
 

@@ -171,8 +171,6 @@ def readme_table(
                 )
             )
     for b in bursts:
-        if b.client == "proposal":
-            continue
         rows.append(
             (
                 f"Submit burst: {b.client}, {b.submissions} at {b.rate:g}/s, {b.concurrency} workers",

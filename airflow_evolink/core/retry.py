@@ -10,7 +10,8 @@ import random
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from tenacity import RetryCallState, retry_if_exception, stop_after_attempt, stop_after_delay
+from tenacity import RetryCallState, retry_if_exception, stop_after_delay
+from tenacity.stop import stop_base
 
 from airflow_evolink.core.errors import (
     EvolinkConnectionError,
@@ -31,6 +32,9 @@ RETRYABLE_READ_STATUSES = frozenset({429, 500, 502, 503, 504})
 class RetryPolicy:
     """Capped exponential backoff with jitter, honouring ``Retry-After`` up to ``max_retry_after``.
 
+    ``max_attempts`` counts failures other than 429: a rate limit says "come back later", not "this
+    request is broken", so a burst of mapped tasks waits its turn (bounded by ``max_elapsed``) instead
+    of failing tasks that would have succeeded a few seconds later.
     Plain values only, so a trigger can carry it in its serialized kwargs.
     """
 
@@ -80,21 +84,41 @@ class RetryPolicy:
             exc = state.outcome.exception() if state.outcome else None
             delay = state.next_action.sleep if state.next_action else 0.0
             logger.warning(
-                "Evolink %s failed (%s); retry %d of %d in %.1f s",
+                "Evolink %s failed (%s) on attempt %d; retrying in %.1f s "
+                "(gives up after %d failures other than 429, or %.0f s)",
                 call.describe(),
                 exc,
                 state.attempt_number,
-                self.max_attempts - 1,
                 delay,
+                self.max_attempts,
+                self.max_elapsed,
             )
 
         return {
             "retry": retry_if_exception(lambda exc: self.should_retry(call, exc)),
             "wait": wait,
-            "stop": stop_after_attempt(self.max_attempts) | stop_after_delay(self.max_elapsed),
+            "stop": StopAfterCountedAttempts(self.max_attempts) | stop_after_delay(self.max_elapsed),
             "before_sleep": before_sleep,
             "reraise": True,
         }
+
+
+class StopAfterCountedAttempts(stop_base):
+    """Stop once ``max_attempts`` failures other than 429 (rate limited) have been seen.
+
+    The count lives on tenacity's per-call state, so one ``Retrying`` may serve many calls.
+    """
+
+    def __init__(self, max_attempts: int) -> None:
+        self.max_attempts = max_attempts
+
+    def __call__(self, retry_state: RetryCallState) -> bool:
+        exc = retry_state.outcome.exception() if retry_state.outcome else None
+        counted: int = getattr(retry_state, "evolink_counted_failures", 0)
+        if not isinstance(exc, EvolinkRateLimitError):
+            counted += 1
+        retry_state.evolink_counted_failures = counted  # type: ignore[attr-defined]
+        return counted >= self.max_attempts
 
 
 def request_not_processed(exc: BaseException) -> bool:

@@ -204,11 +204,20 @@ def test_rate_limit_is_retried_honouring_retry_after(clean_emulator):
     assert len(waits) == 2 and all(1.0 <= w <= 1.1 for w in waits)
 
 
-def test_rate_limit_storm_gives_up_with_a_rate_limit_error(clean_emulator):
+def test_rate_limits_do_not_use_up_the_attempts(clean_emulator):
+    # Ten 429s are more failures than max_attempts allows; a rate limit means "later", so the call waits.
     clean_emulator.faults.http_status(429, method="GET", count=10)
+    assert make_hook().get_credits().remaining_credits is not None
+    assert gets(clean_emulator) == 11 > FAST.max_attempts
+
+
+def test_rate_limit_storm_gives_up_at_max_elapsed_with_a_rate_limit_error(clean_emulator):
+    clean_emulator.faults.http_status(429, method="GET", retry_after=0, count=100_000)
+    policy = RetryPolicy(max_attempts=2, initial_wait=0.01, max_wait=0.01, jitter=0.0, max_elapsed=0.5)
+    hook = EvolinkHook(retry_policy=policy, sleep=time.sleep)
     with pytest.raises(EvolinkRateLimitError):
-        make_hook().get_credits()
-    assert gets(clean_emulator) == FAST.max_attempts
+        hook.get_credits()
+    assert gets(clean_emulator) > policy.max_attempts
 
 
 @pytest.mark.parametrize("status", [500, 502, 503, 504])

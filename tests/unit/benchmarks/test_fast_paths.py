@@ -206,7 +206,8 @@ async def test_retries_are_logged_as_the_policy_logs_them(monkeypatch):
 
     assert (await _fast(Script([]), GET, NO_WAIT, Log()))["id"] == TASK_ID
     assert len(lines) == 2
-    assert lines[0].startswith(f"Evolink GET {GET.path} failed") and "retry 1 of 3" in lines[0]
+    assert lines[0].startswith(f"Evolink GET {GET.path} failed") and "on attempt 1;" in lines[0]
+    assert "gives up after 4 failures other than 429" in lines[0]
 
 
 async def test_elapsed_limit_counts_the_first_attempt(monkeypatch):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import random
+import time
 from collections.abc import Callable, Iterable
 
 import pytest
@@ -147,6 +148,47 @@ def test_get_gives_up_after_max_attempts_with_the_last_error():
     assert isinstance(result, EvolinkError) and result.http_status == 500  # type: ignore[attr-defined]
     assert script.calls == FAST.max_attempts
     assert len(sleeps) == FAST.max_attempts - 1
+
+
+@pytest.mark.parametrize("call", [GET, POST], ids=["GET", "POST"])
+def test_rate_limits_do_not_count_toward_max_attempts(call):
+    script = Script([http(429) for _ in range(3 * FAST.max_attempts)])
+    result, sleeps = run(FAST, call, script)
+    assert result == "ok"
+    assert script.calls == 3 * FAST.max_attempts + 1 == len(sleeps) + 1
+
+
+def test_other_failures_between_rate_limits_still_count():
+    errors = [http(503), http(429), http(429), not_sent(), http(429), http(502), http(500), http(504)]
+    script = Script(errors + [http(503)] * 5)
+    result, _ = run(FAST, GET, script)
+    # The fifth failure other than 429 (the 504) ends the call; the three 429s did not count.
+    assert isinstance(result, EvolinkError) and result.http_status == 504  # type: ignore[attr-defined]
+    assert script.calls == 8
+
+
+class EndlessRateLimit(Script):
+    def __call__(self) -> str:
+        self.calls += 1
+        raise http(429)
+
+
+def test_a_rate_limit_storm_ends_at_max_elapsed():
+    policy = RetryPolicy(max_attempts=2, initial_wait=0.01, max_wait=0.01, jitter=0.0, max_elapsed=0.3)
+    script = EndlessRateLimit([])
+    retrying = Retrying(**policy.tenacity_kwargs(GET), sleep=time.sleep)
+    with pytest.raises(EvolinkError) as info:
+        retrying(script)
+    assert info.value.http_status == 429  # type: ignore[attr-defined]
+    assert script.calls > policy.max_attempts
+
+
+def test_one_retrying_object_counts_each_call_afresh():
+    retrying = Retrying(**FAST.tenacity_kwargs(GET), sleep=lambda s: None)
+    for _ in range(3):
+        script = Script([http(503)] * (FAST.max_attempts - 1))
+        assert retrying(script) == "ok"
+        assert script.calls == FAST.max_attempts
 
 
 @pytest.mark.parametrize("status", [400, 401, 402, 404])
