@@ -9,20 +9,29 @@ from typing import Any
 from airflow_evolink.compat import AirflowFailException, BaseOperator, ObjectStoragePath
 from airflow_evolink.core.errors import EvolinkError
 from airflow_evolink.hooks.evolink import EvolinkHook
+from airflow_evolink.storage.checksum import DEFAULT_CHECKSUM, check_checksum_name
 from airflow_evolink.storage.download import DownloadedVideo, download_videos
 from airflow_evolink.utils import xcom_keys
 from airflow_evolink.utils.failures import raise_airflow_error
 
 
 def save_videos(
-    context: Any, hook: EvolinkHook, urls: Sequence[str], destination: Any, task_id: str | None, log: Any
+    context: Any,
+    hook: EvolinkHook,
+    urls: Sequence[str],
+    destination: Any,
+    task_id: str | None,
+    log: Any,
+    checksum: str | None = DEFAULT_CHECKSUM,
 ) -> list[DownloadedVideo]:
     """Download ``urls`` into ``destination``, push what was written (XCom ``downloads``), and return it."""
     folder = (
         destination if isinstance(destination, ObjectStoragePath) else ObjectStoragePath(str(destination))
     )
     try:
-        saved = download_videos(urls, folder, task_id=task_id, retry_policy=hook.retry_policy, log=log)
+        saved = download_videos(
+            urls, folder, task_id=task_id, retry_policy=hook.retry_policy, log=log, checksum=checksum
+        )
     except EvolinkError as exc:
         raise_airflow_error(exc)
     context["ti"].xcom_push(key=xcom_keys.DOWNLOADS, value=[video.to_xcom() for video in saved])
@@ -35,7 +44,7 @@ class EvolinkDownloadVideoOperator(BaseOperator):
     Evolink's result links expire 24 hours after generation, so a pipeline that keeps only the URLs loses
     its videos. This operator streams each video with constant memory to ``destination`` (a folder given
     as an ``ObjectStoragePath`` or a URL such as ``file:///data/videos``, ``s3://bucket/videos``; templated,
-    e.g. per run and map index), writes atomically, records size and SHA-256 (XCom ``downloads``), and
+    e.g. per run and map index), writes atomically, records size and checksum (XCom ``downloads``), and
     emits an Asset event so downstream DAGs can be scheduled on new videos. Re-running it keeps files that
     are already complete.
 
@@ -45,6 +54,9 @@ class EvolinkDownloadVideoOperator(BaseOperator):
     :param result_urls: or the URLs themselves (templated; ``sensor.output`` works).
     :param asset: the Asset to update (default: ``evolink_videos__<dag id>__<task id>``); pass
         ``outlets=[]`` to emit none.
+    :param checksum: what to record for each file: ``"crc32c"`` (default; what GCS and S3 can record),
+        ``"sha256"`` (cryptographic, slower than a fast disk), or ``None``. Recorded as
+        ``"<algorithm>:<hex>"``.
     """
 
     template_fields: Sequence[str] = ("destination", "evolink_task_id", "result_urls", "evolink_conn_id")
@@ -58,8 +70,10 @@ class EvolinkDownloadVideoOperator(BaseOperator):
         result_urls: Sequence[str] | str | None = None,
         evolink_conn_id: str = EvolinkHook.default_conn_name,
         asset: Any = None,
+        checksum: str | None = DEFAULT_CHECKSUM,
         **kwargs: Any,
     ) -> None:
+        check_checksum_name(checksum)
         if "outlets" not in kwargs:
             kwargs["outlets"] = [asset if asset is not None else _default_asset(kwargs)]
         super().__init__(**kwargs)
@@ -67,6 +81,7 @@ class EvolinkDownloadVideoOperator(BaseOperator):
         self.evolink_task_id = evolink_task_id
         self.result_urls = result_urls
         self.evolink_conn_id = evolink_conn_id
+        self.checksum = checksum
 
     @cached_property
     def hook(self) -> EvolinkHook:
@@ -74,14 +89,16 @@ class EvolinkDownloadVideoOperator(BaseOperator):
 
     def execute(self, context: Any) -> list[str]:
         urls = self._urls()
-        saved = save_videos(context, self.hook, urls, self.destination, self.evolink_task_id, self.log)
+        saved = save_videos(
+            context, self.hook, urls, self.destination, self.evolink_task_id, self.log, self.checksum
+        )
         paths = [video.path for video in saved]
         for outlet in self.outlets:
             try:
                 context["outlet_events"][outlet].extra = {
                     "paths": paths,
                     "evolink_task_id": self.evolink_task_id,
-                    "sha256": [video.sha256 for video in saved],
+                    "checksums": [video.checksum for video in saved],
                 }
             except (KeyError, TypeError):  # not an Asset outlet
                 continue

@@ -19,6 +19,7 @@ from airflow_evolink.hooks.evolink import EvolinkHook
 from airflow_evolink.operators.download import EvolinkDownloadVideoOperator, save_videos
 from airflow_evolink.operators.links import EvolinkTaskLink, EvolinkVideoLink, push_link
 from airflow_evolink.operators.resumable import HAS_TASK_STATE_STORE, ResumableJobMixin
+from airflow_evolink.storage.checksum import DEFAULT_CHECKSUM, check_checksum_name
 from airflow_evolink.triggers.evolink import EvolinkVideoTrigger
 from airflow_evolink.utils import xcom_keys
 from airflow_evolink.utils.events import finish_task, result_from_event
@@ -74,6 +75,8 @@ class EvolinkSubmitVideoOperator(ResumableJobMixin, BaseOperator):
     :param timeout: seconds to wait for the video before failing.
     :param download_to: with ``wait_for_completion``, a folder (``ObjectStoragePath`` or URL, templated)
         to copy the videos into on success; what was written goes to XCom ``downloads``.
+    :param download_checksum: the checksum recorded for each downloaded file (``"crc32c"``,
+        ``"sha256"`` or ``None``), as ``EvolinkDownloadVideoOperator``'s ``checksum``.
     """
 
     external_id_key = "evolink_task_id"
@@ -112,8 +115,10 @@ class EvolinkSubmitVideoOperator(ResumableJobMixin, BaseOperator):
         poll_interval: float | None = None,
         timeout: float | timedelta = DEFAULT_TIMEOUT,
         download_to: Any = None,
+        download_checksum: str | None = DEFAULT_CHECKSUM,
         **kwargs: Any,
     ) -> None:
+        check_checksum_name(download_checksum, "download_checksum")
         super().__init__(**kwargs)
         self.model = model
         self.prompt = prompt
@@ -136,6 +141,7 @@ class EvolinkSubmitVideoOperator(ResumableJobMixin, BaseOperator):
         self.poll_interval = poll_interval
         self.timeout = timeout.total_seconds() if isinstance(timeout, timedelta) else float(timeout)
         self.download_to = download_to
+        self.download_checksum = download_checksum
         self._finished = False
         self._submitted: EvolinkTask | None = None
 
@@ -276,7 +282,7 @@ class EvolinkSubmitVideoOperator(ResumableJobMixin, BaseOperator):
 
     def _succeeded(self, context: Any, urls: list[str], task_id: str) -> None:
         if self.download_to:
-            save_videos(context, self.hook, urls, self.download_to, task_id, self.log)
+            save_videos(context, self.hook, urls, self.download_to, task_id, self.log, self.download_checksum)
 
     def _check_budget(self) -> None:
         if self.min_credits is None:

@@ -14,6 +14,7 @@ from airflow_evolink.core.task import EvolinkTask
 from airflow_evolink.hooks.evolink import EvolinkHook
 from airflow_evolink.operators.download import save_videos
 from airflow_evolink.operators.links import EvolinkTaskLink, EvolinkVideoLink, push_link
+from airflow_evolink.storage.checksum import DEFAULT_CHECKSUM, check_checksum_name
 from airflow_evolink.triggers.evolink import EvolinkVideoTrigger
 from airflow_evolink.utils.events import finish_task, result_from_event
 from airflow_evolink.utils.failures import raise_airflow_error
@@ -39,6 +40,8 @@ class EvolinkVideoSensor(BaseSensorOperator):
     :param deferrable: wait in the triggerer (default ``True``).
     :param download_to: a folder (``ObjectStoragePath`` or URL, templated) to copy the videos into on
         success, as ``EvolinkDownloadVideoOperator`` does; what was written goes to XCom ``downloads``.
+    :param download_checksum: the checksum recorded for each downloaded file (``"crc32c"``,
+        ``"sha256"`` or ``None``), as ``EvolinkDownloadVideoOperator``'s ``checksum``.
     """
 
     template_fields: Sequence[str] = ("evolink_task_id", "evolink_conn_id", "download_to")
@@ -54,8 +57,10 @@ class EvolinkVideoSensor(BaseSensorOperator):
         timeout: float | timedelta = DEFAULT_TIMEOUT,
         deferrable: bool = True,
         download_to: Any = None,
+        download_checksum: str | None = DEFAULT_CHECKSUM,
         **kwargs: Any,
     ) -> None:
+        check_checksum_name(download_checksum, "download_checksum")
         kwargs.setdefault(
             "poke_interval", poll_interval if poll_interval is not None else DEFAULT_POKE_INTERVAL
         )
@@ -65,6 +70,7 @@ class EvolinkVideoSensor(BaseSensorOperator):
         self.poll_interval = poll_interval
         self.deferrable = deferrable
         self.download_to = download_to
+        self.download_checksum = download_checksum
         self._link_pushed = False
 
     @cached_property
@@ -103,7 +109,15 @@ class EvolinkVideoSensor(BaseSensorOperator):
 
     def _succeeded(self, context: Any, urls: list[str]) -> list[str]:
         if self.download_to:
-            save_videos(context, self.hook, urls, self.download_to, self.evolink_task_id, self.log)
+            save_videos(
+                context,
+                self.hook,
+                urls,
+                self.download_to,
+                self.evolink_task_id,
+                self.log,
+                self.download_checksum,
+            )
         return urls
 
     def _get_task(self, context: Any) -> EvolinkTask:

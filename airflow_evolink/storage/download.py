@@ -4,17 +4,17 @@ Videos stream in fixed-size chunks, so memory stays flat whatever the size. Each
 hidden temporary name next to its destination and renamed into place only when complete and checked
 against ``Content-Length``; a failed download removes its temporary file, and leftovers of a killed one
 are removed by the next run. A destination that already holds a file of the right size is kept as it is,
-so re-running is idempotent and does not need the (possibly expired) link.
+so re-running is idempotent and does not need the (possibly expired) link. Each file's checksum (see
+:mod:`airflow_evolink.storage.checksum`) is computed while it streams.
 """
 
 from __future__ import annotations
 
-import hashlib
 import http.client
 import queue
 import threading
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -25,6 +25,7 @@ from tenacity import Retrying
 from airflow_evolink.core.errors import EvolinkConnectionError, EvolinkError, EvolinkResponseError
 from airflow_evolink.core.protocol import ApiCall, error_from_response
 from airflow_evolink.core.retry import RetryPolicy
+from airflow_evolink.storage.checksum import CHECKSUMS, DEFAULT_CHECKSUM, check_checksum_name
 
 CHUNK_BYTES = 1024 * 1024
 PART_MARK = ".evolink-part-"
@@ -43,7 +44,7 @@ class DownloadedVideo:
     url: str
     path: str
     size: int
-    sha256: str | None
+    checksum: str | None  # "<algorithm>:<hex>"; None when the file was kept as it was, or none was asked
     skipped: bool = False
 
     def to_xcom(self) -> dict[str, Any]:
@@ -69,15 +70,20 @@ def download_videos(
     timeout: tuple[float, float] = (10.0, 120.0),
     sleep: Callable[[float], None] | None = None,
     log: Any = None,
+    checksum: str | None = DEFAULT_CHECKSUM,
 ) -> list[DownloadedVideo]:
-    """Download each URL into the ``destination`` folder (an ``ObjectStoragePath`` or anything like it)."""
+    """Download each URL into the ``destination`` folder (an ``ObjectStoragePath`` or anything like it).
+
+    ``checksum`` names the algorithm recorded for each file (``"crc32c"``, ``"sha256"``), or ``None``.
+    """
+    check_checksum_name(checksum)
     destination.mkdir(parents=True, exist_ok=True)
     session = session or requests.Session()
     policy = retry_policy or RetryPolicy()
     results = []
     for index, url in enumerate(urls):
         target = destination / file_name_for(url, task_id, index, len(urls))
-        results.append(_download_one(session, url, target, policy, timeout, sleep, log))
+        results.append(_download_one(session, url, target, policy, timeout, sleep, log, checksum))
     return results
 
 
@@ -89,6 +95,7 @@ def _download_one(
     timeout: tuple[float, float],
     sleep: Callable[[float], None] | None,
     log: Any,
+    checksum: str | None,
 ) -> DownloadedVideo:
     _remove_stale_parts(target)
     call = ApiCall("GET", url)
@@ -96,18 +103,23 @@ def _download_one(
     if sleep is not None:
         kwargs["sleep"] = sleep
     try:
-        return Retrying(**kwargs)(_attempt, session, url, target, timeout, log)
+        return Retrying(**kwargs)(_attempt, session, url, target, timeout, log, checksum)
     except EvolinkResultExpiredError:
         if target.exists():
             size = int(target.stat()["size"])
             if log:
                 log.warning("Result link %s has expired; keeping the copy already at %s", url, target)
-            return DownloadedVideo(url=url, path=str(target), size=size, sha256=None, skipped=True)
+            return DownloadedVideo(url=url, path=str(target), size=size, checksum=None, skipped=True)
         raise
 
 
 def _attempt(
-    session: requests.Session, url: str, target: Any, timeout: tuple[float, float], log: Any
+    session: requests.Session,
+    url: str,
+    target: Any,
+    timeout: tuple[float, float],
+    log: Any,
+    checksum: str | None,
 ) -> DownloadedVideo:
     try:
         response = session.get(url, stream=True, timeout=timeout)
@@ -125,9 +137,9 @@ def _attempt(
         if expected is not None and target.exists() and int(target.stat()["size"]) == expected:
             if log:
                 log.info("%s already holds the %d bytes of %s; not downloading again", target, expected, url)
-            return DownloadedVideo(url=url, path=str(target), size=expected, sha256=None, skipped=True)
+            return DownloadedVideo(url=url, path=str(target), size=expected, checksum=None, skipped=True)
         part = target.parent / f"{PART_MARK}{target.name}.{uuid.uuid4().hex}"
-        copier = _BodyCopier(local=_local_path(part) is not None)
+        copier = _BodyCopier(checksum)
         try:
             with _open_for_write(part) as out:
                 copier.copy(response, out)
@@ -146,86 +158,89 @@ def _attempt(
             copier.close()
             _remove(part)
             raise EvolinkResponseError(f"download of {url} ended after {size} of {expected} bytes")
-        sha256 = copier.hexdigest()
+        digest = copier.checksum()
         part.rename(target)
     if log:
-        log.info("Saved %s (%d bytes, sha256 %s) to %s", url, size, sha256, target)
-    return DownloadedVideo(url=url, path=str(target), size=size, sha256=sha256)
+        log.info("Saved %s (%d bytes, %s) to %s", url, size, digest or "no checksum", target)
+    return DownloadedVideo(url=url, path=str(target), size=size, checksum=digest)
 
 
 class _BodyCopier:
-    """Copy a response body to a file while a second thread computes its SHA-256.
+    """Copy a response body to a file in 1 MiB chunks, summing its checksum on the way.
 
-    When the body is not content-encoded, it is read straight from the socket into a few reused
-    buffers (``readinto`` on the standard library's HTTP response that ``requests`` wraps): no per-chunk
-    allocation and no intermediate copies, which leaves CPU for the hash on small machines. Each buffer is
-    written on this thread, then hashed on the other one (hashlib releases the GIL on large buffers),
-    and reused only once hashed. Encoded bodies, or a ``requests`` without that layer, go through
-    ``iter_content``, which decodes. Memory stays at :data:`BUFFERS` x :data:`CHUNK_BYTES` either way.
+    When the body is not content-encoded, chunks are read straight from the standard library's HTTP
+    response under ``requests`` (one read into a fresh ``bytes`` per chunk, no intermediate copies);
+    encoded bodies go through ``iter_content``, which decodes. A cheap checksum is summed inline; a slow
+    one (see :class:`~airflow_evolink.storage.checksum.ChecksumKind`) on a second thread, with at most
+    :data:`BACKLOG` chunks waiting for it, so memory stays flat whatever the size.
     """
 
-    BUFFERS = 4
+    BACKLOG = 4
 
-    def __init__(self, *, local: bool) -> None:
-        # Only local files copy what they are given at once; other file objects may keep a reference to
-        # the bytes they get, so they are handed fresh ones, never a reused buffer.
-        self._reuse_buffers = local
+    def __init__(self, checksum: str | None) -> None:
         self.size = 0
-        self._hash = hashlib.sha256()
-        self._free: queue.Queue[bytearray] = queue.Queue()
-        self._filled: queue.Queue[tuple[bytearray | None, memoryview | bytes] | None] = queue.Queue(
-            maxsize=self.BUFFERS
-        )
-        self._thread = threading.Thread(target=self._hash_chunks, name="evolink-sha256", daemon=True)
-        self._thread.start()
+        self._algorithm = checksum
+        kind = CHECKSUMS[checksum] if checksum else None
+        self._sum = kind.new() if kind else None
+        self._failure: BaseException | None = None
+        self._thread: threading.Thread | None = None
+        self._backlog: queue.Queue[bytes | None] = queue.Queue(maxsize=self.BACKLOG)
+        if kind is not None and kind.background:
+            self._thread = threading.Thread(target=self._sum_backlog, name="evolink-checksum", daemon=True)
+            self._thread.start()
 
     def copy(self, response: requests.Response, out: Any) -> None:
-        source = _raw_body(response)
-        if source is None:
-            for chunk in response.iter_content(CHUNK_BYTES):
-                self._take(None, chunk, out)
-            return
-        for _ in range(self.BUFFERS):
-            self._free.put(bytearray(CHUNK_BYTES))
-        while True:
-            buffer = self._free.get()
-            try:
-                count = source.readinto(buffer)
-            except (http.client.HTTPException, OSError) as exc:
-                # A failure of the socket read, reported as requests reports one; errors writing the
-                # destination are not caught here and stay what they are.
-                raise requests.exceptions.ConnectionError(f"{type(exc).__name__}: {exc}") from exc
-            if not count:
-                return
-            view = memoryview(buffer)[:count]
-            if self._reuse_buffers:
-                self._take(buffer, view, out)
-            else:
-                self._take(None, view.tobytes(), out)
-                self._free.put(buffer)
+        for chunk in _chunks(response):
+            if self._failure is not None:
+                raise self._failure
+            out.write(chunk)
+            self.size += len(chunk)
+            if self._thread is not None:
+                self._backlog.put(chunk)
+            elif self._sum is not None:
+                self._sum.update(chunk)
 
-    def _take(self, buffer: bytearray | None, chunk: memoryview | bytes, out: Any) -> None:
-        out.write(chunk)
-        self.size += len(chunk)
-        self._filled.put((buffer, chunk))
-
-    def _hash_chunks(self) -> None:
-        while (item := self._filled.get()) is not None:
-            buffer, chunk = item
-            self._hash.update(chunk)
-            if isinstance(chunk, memoryview):
-                chunk.release()
-            if buffer is not None:
-                self._free.put(buffer)
+    def _sum_backlog(self) -> None:
+        # After a failure, chunks are still taken off the backlog so the copying thread never waits
+        # forever on a full queue; it sees the failure before its next chunk and raises it.
+        assert self._sum is not None
+        while (chunk := self._backlog.get()) is not None:
+            if self._failure is None:
+                try:
+                    self._sum.update(chunk)
+                except BaseException as exc:
+                    self._failure = exc
 
     def close(self) -> None:
-        if self._thread.is_alive():
-            self._filled.put(None)
+        if self._thread is not None and self._thread.is_alive():
+            self._backlog.put(None)
             self._thread.join()
 
-    def hexdigest(self) -> str:
+    def checksum(self) -> str | None:
+        """``"<algorithm>:<hex>"`` of everything copied, or ``None`` when no checksum was asked for."""
         self.close()
-        return self._hash.hexdigest()
+        if self._failure is not None:
+            raise self._failure
+        if self._sum is None:
+            return None
+        return f"{self._algorithm}:{self._sum.hexdigest()}"
+
+
+def _chunks(response: requests.Response) -> Iterator[bytes]:
+    source = _raw_body(response)
+    if source is None:
+        yield from response.iter_content(CHUNK_BYTES)
+        return
+    while True:
+        try:
+            chunk = source.read(CHUNK_BYTES)
+        except (http.client.HTTPException, OSError) as exc:
+            # A failure of the socket read, reported as requests reports one; errors writing the
+            # destination happen outside this generator and stay what they are.
+            raise requests.exceptions.ConnectionError(f"{type(exc).__name__}: {exc}") from exc
+        if not chunk:
+            return
+        yield chunk
 
 
 def _raw_body(response: requests.Response) -> Any:

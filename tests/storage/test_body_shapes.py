@@ -1,6 +1,6 @@
-"""Every shape of HTTP body a result link may answer with lands on disk byte for byte, with its SHA-256.
+"""Every shape of HTTP body a result link may answer with lands on disk byte for byte, with its checksum.
 
-The download reads plain bodies straight from the socket into reused buffers and hands encoded ones to
+The download reads plain bodies straight from the standard library's HTTP response and hands encoded ones to
 ``requests`` to decode; these tests serve each shape from a real server on 127.0.0.1 and compare the
 file written, its size and its checksum with what was served.
 """
@@ -15,15 +15,18 @@ import socket
 import struct
 import subprocess
 import sys
+import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import google_crc32c
 import pytest
 from airflow.sdk import ObjectStoragePath
 
 from airflow_evolink.core.errors import EvolinkConnectionError, EvolinkResponseError
 from airflow_evolink.core.retry import RetryPolicy
+from airflow_evolink.storage.checksum import CHECKSUMS, ChecksumKind
 from airflow_evolink.storage.download import PART_MARK, download_videos
 from tests.storage.local_server import serve
 
@@ -35,7 +38,10 @@ VIDEO = hashlib.shake_256(b"evolink").digest(5 * 1024 * 1024 + 12345)
 class _Shapes(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
 
+    served = 0
+
     def do_GET(self) -> None:
+        type(self).served += 1
         shape = self.path.strip("/").split(".")[0]
         if shape == "length":
             self._head(len(VIDEO))
@@ -83,21 +89,77 @@ def server() -> Iterator[str]:
         yield base_url
 
 
+EXPECTED = {
+    "crc32c": f"crc32c:{google_crc32c.value(VIDEO):08x}",
+    "sha256": f"sha256:{hashlib.sha256(VIDEO).hexdigest()}",
+    None: None,
+}
+
+
+@pytest.mark.parametrize("checksum", ["crc32c", "sha256", None])
 @pytest.mark.parametrize("shape", ["length", "chunked", "gzip"])
-def test_body_is_written_exactly_with_its_checksum(server, tmp_path, shape):
+def test_body_is_written_exactly_with_its_checksum(server, tmp_path, shape, checksum):
     [video] = download_videos(
-        [f"{server}/{shape}.mp4"], ObjectStoragePath(f"file://{tmp_path}"), task_id="t1"
+        [f"{server}/{shape}.mp4"],
+        ObjectStoragePath(f"file://{tmp_path}"),
+        task_id="t1",
+        checksum=checksum,
     )
     written = tmp_path / "t1.mp4"
     assert written.read_bytes() == VIDEO
     assert video.size == len(VIDEO)
-    assert video.sha256 == hashlib.sha256(VIDEO).hexdigest()
+    assert video.checksum == EXPECTED[checksum]
     assert [p.name for p in tmp_path.iterdir()] == ["t1.mp4"]
+
+
+def test_unknown_checksum_is_refused_before_any_request(server, tmp_path):
+    served_before = _Shapes.served
+    with pytest.raises(ValueError, match="checksum must be one of 'crc32c', 'sha256' or None"):
+        download_videos(
+            [f"{server}/length.mp4"], ObjectStoragePath(f"file://{tmp_path}"), task_id="t", checksum="md5"
+        )
+    assert _Shapes.served == served_before
+    assert list(tmp_path.iterdir()) == []
+
+
+class _BrokenChecksum:
+    def update(self, data: object) -> None:
+        raise MemoryError("checksum could not allocate")
+
+    def hexdigest(self) -> str:
+        return ""
+
+
+@pytest.mark.parametrize("background", [True, False], ids=["second thread", "inline"])
+def test_a_failing_checksum_fails_the_download_instead_of_hanging(server, tmp_path, monkeypatch, background):
+    # A slow checksum runs on a second thread; its failure must reach the copying thread, which would
+    # otherwise wait forever on a full backlog.
+    monkeypatch.setitem(CHECKSUMS, "crc32c", ChecksumKind(_BrokenChecksum, background=background))
+    outcome: list[BaseException | None] = []
+
+    def download() -> None:
+        try:
+            download_videos(
+                [f"{server}/length.mp4"],
+                ObjectStoragePath(f"file://{tmp_path}"),
+                task_id="t",
+                retry_policy=FAST,
+            )
+            outcome.append(None)
+        except BaseException as exc:  # the test inspects what escaped
+            outcome.append(exc)
+
+    worker = threading.Thread(target=download, daemon=True)
+    worker.start()
+    worker.join(timeout=60)
+    assert not worker.is_alive(), "the download hung after its checksum failed"
+    assert isinstance(outcome[0], MemoryError)
+    assert [p.name for p in tmp_path.iterdir()] == []
 
 
 @pytest.mark.parametrize("shape", ["length", "chunked"])
 def test_non_local_filesystem_gets_exact_bytes(server, shape):
-    # Destinations other than local files are handed a fresh copy of each chunk, never a reused buffer.
+    # Destinations other than local files write through fsspec's own file objects.
     from airflow.sdk.io import attach
     from fsspec.implementations.memory import MemoryFileSystem
 
@@ -105,7 +167,7 @@ def test_non_local_filesystem_gets_exact_bytes(server, shape):
     folder = ObjectStoragePath(f"memory://evolink-shapes-{uuid.uuid4().hex}")
     [video] = download_videos([f"{server}/{shape}.mp4"], folder, task_id="t2")
     assert (folder / "t2.mp4").read_bytes() == VIDEO
-    assert video.sha256 == hashlib.sha256(VIDEO).hexdigest()
+    assert video.checksum == EXPECTED["crc32c"]
 
 
 @pytest.mark.parametrize(
