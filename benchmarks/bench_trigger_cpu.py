@@ -55,6 +55,7 @@ class Run:
     wall: float
     cpu: float
     gc_cpu: float
+    gc_collections: list[int]  # per generation, during the timed section
     polls: int
     ideal_polls: int
     events_ok: int
@@ -222,6 +223,7 @@ async def measure(
         wall=wall,
         cpu=cpu,
         gc_cpu=gc_timer.seconds,
+        gc_collections=gc_timer.collections,
         polls=done,
         ideal_polls=ideal,
         events_ok=sum(1 for r in results if r is True),
@@ -363,7 +365,8 @@ def run(args: argparse.Namespace) -> tuple[h.Outcome, dict[str, Any]]:
                 runs.append(result)
                 print(
                     f"  ... {variant:8} N={waits}: {result.ms_per_poll:.3f} ms/poll, "
-                    f"{result.polls} polls, load {result.load:.1f}",
+                    f"{result.polls} polls, load {result.load:.1f}, "
+                    f"GC runs per generation {result.gc_collections}",
                     file=sys.stderr,
                 )
     return report(runs, args), figures(runs)

@@ -41,7 +41,7 @@ class TaskProgress(Protocol):
     def created(self) -> int | None: ...
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class PollSchedule:
     """How to space polls. Plain values, so triggers can serialize it.
 

@@ -41,7 +41,7 @@ TASK_ID_PATTERN = re.compile(r"^[A-Za-z0-9._:-]{4,128}$")
 REQUEST_ID_HEADERS = ("x-request-id", "x-oneapi-request-id")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ApiCall:
     """One request to the API. ``paid`` marks the POST that reserves credits."""
 

@@ -28,7 +28,7 @@ NOT_PROCESSED_STATUSES = frozenset({429, 503})
 RETRYABLE_READ_STATUSES = frozenset({429, 500, 502, 503, 504})
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class RetryPolicy:
     """Capped exponential backoff with jitter, honouring ``Retry-After`` up to ``max_retry_after``.
 

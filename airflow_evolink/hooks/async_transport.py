@@ -29,6 +29,7 @@ import time
 import weakref
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
@@ -119,25 +120,61 @@ def _timeout(connect: float, read: float) -> aiohttp.ClientTimeout:
     return aiohttp.ClientTimeout(total=connect + read, sock_connect=connect)
 
 
-async def send_async(session: aiohttp.ClientSession, config: EvolinkConnectionConfig, call: ApiCall) -> Any:
-    """One attempt: send, read a size-limited body, interpret it. Retries are the caller's job."""
-    timeout = _timeout(config.connect_timeout, config.read_timeout)
-    url = config.base_url + call.path
+@dataclass(frozen=True, slots=True)
+class PreparedCall:
+    """Everything one request needs that does not change between polls: built once per wait.
+
+    It holds the API key (in ``headers``), so it has no repr of its fields.
+    """
+
+    method: str
+    url: str
+    base_url: str
+    body: bytes | None = field(repr=False)
+    headers: dict[str, str] = field(repr=False)
+    timeout: aiohttp.ClientTimeout = field(repr=False)
+    proxy: URL | None = field(repr=False)
+    proxy_auth: aiohttp.BasicAuth | None = field(repr=False)
+
+
+async def prepare(
+    session: aiohttp.ClientSession, config: EvolinkConnectionConfig, call: ApiCall
+) -> PreparedCall:
+    """Resolve URL, headers, timeout and proxy for ``call`` sent through ``session``."""
     proxy, proxy_auth = _NO_PROXY
     table = _PROXIES.get(session)  # None for a caller's own session: aiohttp applies its trust_env
     if table is not None:
         known = table.get(config.base_url)
         proxy, proxy_auth = known if known is not None else await _look_up_proxy(table, config.base_url)
+    return PreparedCall(
+        method=call.method,
+        url=config.base_url + call.path,
+        base_url=config.base_url,
+        body=call.body_bytes(),
+        headers=call.headers(config.api_key),
+        timeout=_timeout(config.connect_timeout, config.read_timeout),
+        proxy=proxy,
+        proxy_auth=proxy_auth,
+    )
+
+
+async def send_async(session: aiohttp.ClientSession, config: EvolinkConnectionConfig, call: ApiCall) -> Any:
+    """One attempt: send, read a size-limited body, interpret it. Retries are the caller's job."""
+    return await send_prepared(session, await prepare(session, config, call))
+
+
+async def send_prepared(session: aiohttp.ClientSession, prepared: PreparedCall) -> Any:
+    """One attempt of a :class:`PreparedCall`; what :func:`send_async` does after preparing."""
     try:
         async with session.request(
-            call.method,
-            url,
-            data=call.body_bytes(),
-            headers=call.headers(config.api_key),
-            timeout=timeout,
+            prepared.method,
+            prepared.url,
+            data=prepared.body,
+            headers=prepared.headers,
+            timeout=prepared.timeout,
             allow_redirects=False,
-            proxy=proxy,
-            proxy_auth=proxy_auth,
+            proxy=prepared.proxy,
+            proxy_auth=prepared.proxy_auth,
         ) as response:
             status = response.status
             headers = response.headers
@@ -150,21 +187,23 @@ async def send_async(session: aiohttp.ClientSession, config: EvolinkConnectionCo
                 body = await _read_limited(response)
     except aiohttp.ConnectionTimeoutError:
         raise EvolinkConnectionError(
-            f"could not connect to {config.base_url}: timed out", sent=False
+            f"could not connect to {prepared.base_url}: timed out", sent=False
         ) from None
     except aiohttp.ClientConnectorError as exc:
         raise EvolinkConnectionError(
-            f"could not connect to {config.base_url}: {exc.os_error}", sent=False
+            f"could not connect to {prepared.base_url}: {exc.os_error}", sent=False
         ) from None
     except (aiohttp.ServerTimeoutError, asyncio.TimeoutError):
         raise EvolinkConnectionError(
-            f"no answer from {config.base_url} within {timeout.total:g} s", sent=True
+            f"no answer from {prepared.base_url} within {prepared.timeout.total:g} s", sent=True
         ) from None
     except aiohttp.ClientResponseError as exc:
-        raise EvolinkConnectionError(f"bad answer from {config.base_url}: {exc.message}", sent=True) from None
+        raise EvolinkConnectionError(
+            f"bad answer from {prepared.base_url}: {exc.message}", sent=True
+        ) from None
     except (aiohttp.ClientError, OSError) as exc:
         raise EvolinkConnectionError(
-            f"connection to {config.base_url} failed: {type(exc).__name__}: {exc}", sent=True
+            f"connection to {prepared.base_url} failed: {type(exc).__name__}: {exc}", sent=True
         ) from None
     return interpret_response(status, headers, body)
 
@@ -190,10 +229,10 @@ async def send_with_retries(
         if not policy.should_retry(call, exc):
             raise
         first_failure = exc
-    return await _retry(first_failure, started, session, config, call, policy, logger)
+    return await retry_after_failure(first_failure, started, session, config, call, policy, logger)
 
 
-async def _retry(
+async def retry_after_failure(
     first_failure: Exception,
     started: float,
     session: aiohttp.ClientSession,

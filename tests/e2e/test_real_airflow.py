@@ -108,6 +108,11 @@ def test_deferred_sensor_survives_a_triggerer_sigkill(cluster: AirflowCluster, e
     stats = requests.get(f"{emulator_url}/_emulator/stats", timeout=5).json()
     assert stats["tasks_created"] == 1
 
+    # The trigger's progress lines reach this task instance's log, not just the triggerer's own.
+    task_logs = cluster.home / "logs" / f"dag_id={DAG_ID}" / f"run_id={run_id}" / "task_id=wait_for_video"
+    trigger_text = "".join(path.read_text(errors="replace") for path in task_logs.glob("*.trigger.*.log"))
+    assert f"Evolink task {task_id} is " in trigger_text, sorted(p.name for p in task_logs.rglob("*"))
+
     print(
         f"\ne2e timings: deferred after {deferred_at - started:.1f} s, triggerer killed at "
         f"{killed_at - started:.1f} s, run succeeded at {finished_at - started:.1f} s"
