@@ -22,6 +22,10 @@ class TaskStatus(str, Enum):
 
     @classmethod
     def parse(cls, raw: object) -> TaskStatus:
+        if type(raw) is str:  # the usual answer, already lower case: one look-up, once per poll
+            known = _ALIASES.get(raw)
+            if known is not None:
+                return known
         text = str(raw or "").strip().lower()
         if text in _ALIASES:
             return _ALIASES[text]
@@ -29,7 +33,9 @@ class TaskStatus(str, Enum):
 
     @property
     def is_terminal(self) -> bool:
-        return self in TERMINAL_STATUSES
+        # Everything but the two running states ends a wait (see TERMINAL_STATUSES). Identity checks:
+        # Enum hashes members in Python code, and this runs once per poll.
+        return self is not TaskStatus.PENDING and self is not TaskStatus.PROCESSING
 
     @property
     def is_success(self) -> bool:

@@ -201,6 +201,8 @@ def _float_or_none(value: Any) -> float | None:
     kind = type(value)
     if kind is float:
         return value if math.isfinite(value) else None
+    if kind is int and -_EXACT_INT <= value <= _EXACT_INT:  # e.g. estimated_time: 60
+        return float(value)
     if value is None:
         return None
     if isinstance(value, bool):

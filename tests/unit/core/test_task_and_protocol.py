@@ -196,6 +196,7 @@ def test_terminal_set():
         TaskStatus.UNKNOWN,
     } == TERMINAL_STATUSES
     assert not TaskStatus.PENDING.is_terminal and not TaskStatus.PROCESSING.is_terminal
+    assert {status for status in TaskStatus if status.is_terminal} == TERMINAL_STATUSES
 
 
 @pytest.mark.parametrize("raw", ["FAILED", "error"])
