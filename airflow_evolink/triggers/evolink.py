@@ -77,12 +77,7 @@ class EvolinkVideoTrigger(BaseTrigger):
         )
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
-        # The wait runs as its own asyncio task. Every time a poll resumes (socket ready, sleep over),
-        # the event loop then steps this short coroutine chain only, not the triggerer's wrappers above
-        # run() (its task runner, greenback's portal shim, this async generator), which each add a frame
-        # to every resumption. The task inherits this context (the trigger's log routing), and
-        # cancelling run() cancels it: a task awaiting a future cancels that future.
-        yield TriggerEvent(await asyncio.ensure_future(self._wait()))
+        yield TriggerEvent(await self._wait())
 
     async def _wait(self) -> dict[str, Any]:
         # The hot path of a triggerer holding thousands of these: per poll, one GET on the loop's shared
