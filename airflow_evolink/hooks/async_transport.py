@@ -214,6 +214,7 @@ async def send_with_retries(
     call: ApiCall,
     policy: RetryPolicy,
     logger: Any = None,
+    prepared: PreparedCall | None = None,
 ) -> Any:
     """Send ``call`` under ``policy``, as ``tenacity.AsyncRetrying(**policy.tenacity_kwargs(call))`` does.
 
@@ -221,18 +222,21 @@ async def send_with_retries(
     costs more CPU than a poll. Only when it fails, and the policy retries that failure, does tenacity
     take over, with the failure replayed as its first attempt, so attempts, waits, ``Retry-After``,
     logging and the elapsed-time limit (counted from the first attempt) are exactly the policy's.
+    A caller that sends the same call many times (a trigger's polls) passes it ``prepared`` once.
     """
     started = time.monotonic()
     try:
-        return await send_async(session, config, call)
+        if prepared is None:
+            return await send_async(session, config, call)
+        return await send_prepared(session, prepared)
     except Exception as exc:
         if not policy.should_retry(call, exc):
             raise
         first_failure = exc
-    return await retry_after_failure(first_failure, started, session, config, call, policy, logger)
+    return await _retry(first_failure, started, session, config, call, policy, logger)
 
 
-async def retry_after_failure(
+async def _retry(
     first_failure: Exception,
     started: float,
     session: aiohttp.ClientSession,

@@ -2,8 +2,9 @@
 
 ``crc32c`` is the default: Google Cloud Storage records it for every object and Amazon S3 offers it as
 an object checksum, so a copy can be checked against the store's own value; with the CPU's CRC
-instruction it costs a few percent of a local copy. ``sha256`` is the one to choose when the value must be cryptographic (dedup
-against untrusted sources, signatures); it runs at about 1.7 GB/s per core, slower than a local disk.
+instruction it costs a few percent of a local copy. ``sha256`` is the one to choose when the value must
+be cryptographic (dedup against untrusted sources, signatures); it runs at about 1.7 GB/s per core,
+slower than a local disk.
 Values are recorded as ``"<algorithm>:<lowercase hex>"`` so a record says how it was made.
 """
 

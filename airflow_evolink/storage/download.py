@@ -258,17 +258,12 @@ def _raw_body(response: requests.Response) -> Any:
     return source
 
 
-def _local_path(path: Any) -> str | None:
-    if getattr(path, "protocol", None) in ("file", "local") and hasattr(path, "path"):
-        return str(path.path)
-    return None
-
-
 def _open_for_write(path: Any) -> Any:
     """Local files are written with the built-in ``open`` (fsspec's local layer costs throughput);
     every other filesystem goes through the path's own ``open``."""
-    local = _local_path(path)
-    return open(local, "wb") if local is not None else path.open("wb")
+    if getattr(path, "protocol", None) in ("file", "local") and hasattr(path, "path"):
+        return open(path.path, "wb")
+    return path.open("wb")
 
 
 def _content_length(response: requests.Response) -> int | None:

@@ -15,12 +15,7 @@ from airflow_evolink.core.polling import PollSchedule, elapsed_since_submit
 from airflow_evolink.core.protocol import get_task_call
 from airflow_evolink.core.retry import RetryPolicy
 from airflow_evolink.core.task import EvolinkTask, TaskState, parse_state, parse_task
-from airflow_evolink.hooks.async_transport import (
-    prepare,
-    retry_after_failure,
-    send_prepared,
-    shared_session,
-)
+from airflow_evolink.hooks.async_transport import prepare, send_with_retries, shared_session
 from airflow_evolink.hooks.connection import EvolinkConnectionConfig
 from airflow_evolink.hooks.evolink import EvolinkHook
 
@@ -97,15 +92,7 @@ class EvolinkVideoTrigger(BaseTrigger):
                 prepared = await prepare(session, config, call)
                 while True:
                     try:
-                        # send_with_retries, inlined: one coroutine less per poll. The first attempt goes
-                        # out directly; the retry machinery is built only when it fails.
-                        started = time.monotonic()
-                        try:
-                            data = await send_prepared(session, prepared)
-                        except EvolinkError as exc:
-                            if not policy.should_retry(call, exc):
-                                raise
-                            data = await retry_after_failure(exc, started, session, config, call, policy, log)
+                        data = await send_with_retries(session, config, call, policy, log, prepared)
                         # Nothing parsed from this answer outlives _after_poll: while thousands of
                         # triggers sleep, the garbage collector has less to scan.
                         step = self._after_poll(data, schedule, progress)
