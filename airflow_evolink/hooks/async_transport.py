@@ -34,6 +34,7 @@ from functools import lru_cache
 from typing import Any
 
 import aiohttp
+from multidict import CIMultiDict
 from tenacity import AsyncRetrying, RetryCallState
 from yarl import URL
 
@@ -59,7 +60,9 @@ class _SharedSession:
 
 _SESSIONS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _SharedSession] = weakref.WeakKeyDictionary()
 # Proxy per base URL, for the sessions this module created (others keep their own trust_env rules).
-_PROXIES: weakref.WeakKeyDictionary[aiohttp.ClientSession, dict[str, _Proxy]] = weakref.WeakKeyDictionary()
+_PROXIES: weakref.WeakKeyDictionary[aiohttp.ClientSession, dict[str, _Proxy | asyncio.Future[_Proxy]]] = (
+    weakref.WeakKeyDictionary()
+)
 
 
 def _new_session() -> aiohttp.ClientSession:
@@ -74,24 +77,42 @@ def _new_session() -> aiohttp.ClientSession:
     return session
 
 
-@asynccontextmanager
-async def shared_session() -> AsyncIterator[aiohttp.ClientSession]:
-    """Borrow the loop's shared session; it is closed when its last user returns it."""
+def borrow_session() -> aiohttp.ClientSession:
+    """The running loop's shared session; give it back with :func:`return_session` when done.
+
+    The two halves of :func:`shared_session`, for a caller that holds the session for hours (a trigger):
+    a context manager object would stay alive with it, one more object per waiting trigger for the
+    garbage collector to scan.
+    """
     loop = asyncio.get_running_loop()
     slot = _SESSIONS.get(loop)
     if slot is None:
         slot = _SESSIONS[loop] = _SharedSession()
     if slot.session is None or slot.session.closed:
         slot.session = _new_session()
-    session = slot.session
     slot.users += 1
+    return slot.session
+
+
+async def return_session(session: aiohttp.ClientSession) -> None:
+    """Give back a session from :func:`borrow_session`; the last user to return it closes it."""
+    slot = _SESSIONS.get(asyncio.get_running_loop())
+    if slot is None or slot.users <= 0:
+        return
+    slot.users -= 1
+    if slot.users == 0 and slot.session is session:
+        slot.session = None
+        await session.close()
+
+
+@asynccontextmanager
+async def shared_session() -> AsyncIterator[aiohttp.ClientSession]:
+    """Borrow the loop's shared session; it is closed when its last user returns it."""
+    session = borrow_session()
     try:
         yield session
     finally:
-        slot.users -= 1
-        if slot.users == 0 and slot.session is session:
-            slot.session = None
-            await session.close()
+        await return_session(session)
 
 
 def _env_proxy(base_url: str) -> _Proxy:
@@ -107,10 +128,26 @@ def _env_proxy(base_url: str) -> _Proxy:
 _NO_PROXY: _Proxy = (None, None)
 
 
-async def _look_up_proxy(table: dict[str, _Proxy], base_url: str) -> _Proxy:
-    # Reads the environment and maybe ~/.netrc: off the event loop, once per session and base URL.
-    proxy = table[base_url] = await asyncio.to_thread(_env_proxy, base_url)
-    return proxy
+async def _look_up_proxy(table: dict[str, _Proxy | asyncio.Future[_Proxy]], base_url: str) -> _Proxy:
+    """Read the environment (and maybe ~/.netrc) off the event loop, once per session and base URL.
+
+    Triggers that start while the look-up runs (a triggerer loading thousands at once) await the same
+    one instead of queueing thousands of thread hops; a cancelled trigger does not cancel it for them.
+    """
+    pending = table.get(base_url)
+    if not isinstance(pending, asyncio.Future):
+        pending = asyncio.ensure_future(asyncio.to_thread(_env_proxy, base_url))
+        table[base_url] = pending
+
+        def settle(done: asyncio.Future[_Proxy]) -> None:
+            if table.get(base_url) is done:
+                if done.cancelled() or done.exception() is not None:
+                    del table[base_url]  # the next prepare() looks it up again
+                else:
+                    table[base_url] = done.result()
+
+        pending.add_done_callback(settle)
+    return await asyncio.shield(pending)
 
 
 @lru_cache(maxsize=64)
@@ -124,14 +161,17 @@ def _timeout(connect: float, read: float) -> aiohttp.ClientTimeout:
 class PreparedCall:
     """Everything one request needs that does not change between polls: built once per wait.
 
-    It holds the API key (in ``headers``), so it has no repr of its fields.
+    The URL is parsed and the headers are a multidict already, as aiohttp needs them: yarl caches only
+    the last 128 URLs it parsed, so thousands of triggers polling distinct task URLs would otherwise
+    pay a full parse (~5 us) on every poll. It holds the API key (in ``headers``), so it has no repr
+    of its fields.
     """
 
     method: str
-    url: str
+    url: URL
     base_url: str
     body: bytes | None = field(repr=False)
-    headers: dict[str, str] = field(repr=False)
+    headers: CIMultiDict[str] = field(repr=False)
     timeout: aiohttp.ClientTimeout = field(repr=False)
     proxy: URL | None = field(repr=False)
     proxy_auth: aiohttp.BasicAuth | None = field(repr=False)
@@ -145,13 +185,15 @@ async def prepare(
     table = _PROXIES.get(session)  # None for a caller's own session: aiohttp applies its trust_env
     if table is not None:
         known = table.get(config.base_url)
-        proxy, proxy_auth = known if known is not None else await _look_up_proxy(table, config.base_url)
+        if type(known) is not tuple:
+            known = await _look_up_proxy(table, config.base_url)
+        proxy, proxy_auth = known
     return PreparedCall(
         method=call.method,
-        url=config.base_url + call.path,
+        url=URL(config.base_url + call.path),
         base_url=config.base_url,
         body=call.body_bytes(),
-        headers=call.headers(config.api_key),
+        headers=CIMultiDict(call.headers(config.api_key)),
         timeout=_timeout(config.connect_timeout, config.read_timeout),
         proxy=proxy,
         proxy_auth=proxy_auth,
