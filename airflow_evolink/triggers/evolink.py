@@ -6,6 +6,7 @@ import asyncio
 import time
 import weakref
 from collections.abc import AsyncIterator
+from functools import lru_cache
 from typing import Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
@@ -15,7 +16,7 @@ from airflow_evolink.core.polling import PollSchedule, elapsed_since_submit
 from airflow_evolink.core.protocol import get_task_call
 from airflow_evolink.core.retry import RetryPolicy
 from airflow_evolink.core.task import EvolinkTask, TaskState, parse_state, parse_task
-from airflow_evolink.hooks.async_transport import prepare, send_with_retries, shared_session
+from airflow_evolink.hooks.async_transport import borrow_session, prepare, return_session, send_with_retries
 from airflow_evolink.hooks.connection import EvolinkConnectionConfig
 from airflow_evolink.hooks.evolink import EvolinkHook
 
@@ -72,14 +73,13 @@ class EvolinkVideoTrigger(BaseTrigger):
         )
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
-        yield TriggerEvent(await self._wait())
-
-    async def _wait(self) -> dict[str, Any]:
         # The hot path of a triggerer holding thousands of these: per poll, one GET on the loop's shared
         # keep-alive session, one parse, one schedule step. Retry machinery is only built when an attempt
-        # fails, and the connection is looked up once per event loop and connection id, not per trigger.
-        policy = RetryPolicy.from_dict(self.retry_policy)
-        schedule = PollSchedule(poll_interval=self.poll_interval)
+        # fails, the connection is looked up once per event loop and connection id, not per trigger, and
+        # the wait runs in this generator itself: every object a sleeping trigger keeps alive is one more
+        # for the garbage collector to scan, thousands of times over.
+        policy = _retry_policy(self.retry_policy)
+        schedule = _poll_schedule(self.poll_interval)
         # One logger for every Evolink trigger in the process: a logger per instance costs ~60 us to build
         # on its first line, more than a poll. The triggerer routes each line to its trigger's log by
         # context variables set for the trigger's task, not by logger object.
@@ -87,7 +87,8 @@ class EvolinkVideoTrigger(BaseTrigger):
         try:
             call = get_task_call(self.evolink_task_id)
             config, cached = await _connection_config(self.evolink_conn_id)
-            async with shared_session() as session:
+            session = borrow_session()  # not `async with`: see borrow_session
+            try:
                 progress = _ProgressLog(log)
                 prepared = await prepare(session, config, call)
                 while True:
@@ -109,16 +110,19 @@ class EvolinkVideoTrigger(BaseTrigger):
                         prepared = await prepare(session, config, call)
                         continue
                     if isinstance(step, dict):
-                        return step
+                        break
                     await asyncio.sleep(step)
+            finally:
+                await return_session(session)
         except EvolinkError as exc:
-            return {
+            step = {
                 "status": "error",
                 "evolink_task_id": self.evolink_task_id,
                 "message": str(exc),
                 "retryable": exc.retryable,
                 "http_status": getattr(exc, "http_status", None),
             }
+        yield TriggerEvent(step)
 
     def _after_poll(
         self, data: Any, schedule: PollSchedule, progress: _ProgressLog
@@ -129,14 +133,17 @@ class EvolinkVideoTrigger(BaseTrigger):
         task model is built for the answer that ends the wait.
         """
         state = parse_state(data)
-        if state.is_terminal:
+        if state.status.is_terminal:
             return self._terminal_event(parse_task(data))
         now = time.time()
         progress.seen(state, now)
         deadline = self.deadline
         if deadline is not None and now >= deadline:
             return self._timeout_event(parse_task(data), now)
-        delay = schedule.next_delay(state, elapsed_since_submit(state, now, self.started_at))
+        if schedule.poll_interval is None:
+            delay = schedule.next_delay(state, elapsed_since_submit(state, now, self.started_at))
+        else:  # a fixed interval does not depend on how long the job has run
+            delay = schedule.next_delay(state, 0.0)
         if deadline is not None:
             delay = min(delay, max(0.0, deadline - now))
         return delay
@@ -163,6 +170,25 @@ class EvolinkVideoTrigger(BaseTrigger):
                 "Evolink, which has no cancel endpoint."
             ),
         }
+
+
+@lru_cache(maxsize=64)
+def _shared_retry_policy(items: tuple[tuple[str, Any], ...]) -> RetryPolicy:
+    return RetryPolicy.from_dict(dict(items))
+
+
+def _retry_policy(data: dict[str, Any] | None) -> RetryPolicy:
+    """The policy for ``data``, one frozen instance shared by every trigger that carries the same dict."""
+    try:
+        return _shared_retry_policy(tuple(sorted(data.items())) if data else ())
+    except TypeError:  # a value that cannot be hashed (or sorted): build one for this trigger
+        return RetryPolicy.from_dict(data)
+
+
+@lru_cache(maxsize=64)
+def _poll_schedule(poll_interval: float | None) -> PollSchedule:
+    """One frozen schedule per interval, shared by the triggers that use it."""
+    return PollSchedule(poll_interval=poll_interval)
 
 
 class _ProgressLog:

@@ -17,6 +17,7 @@ import asyncio
 import gzip
 import json
 import math
+import threading
 import time
 from typing import Any
 
@@ -100,6 +101,28 @@ def test_parse_state_reads_what_parse_task_reads(data):
     for field in ("id", "raw_status", "status", "progress", "created", "estimated_time"):
         assert _same(getattr(state, field), getattr(task, field)), field
     assert state.is_terminal is task.is_terminal
+
+
+# Bodies shaped like the API's usual answer, so the fast path of parse_state is the one exercised.
+usual_answer = st.fixed_dictionaries(
+    {
+        "id": st.one_of(st.just(TASK_ID), st.text(max_size=3)),
+        "status": st.sampled_from(["pending", "processing", "completed", "failed", "queued", "Running", "x"]),
+        "progress": st.one_of(st.integers(-5, 105), st.booleans(), st.floats(0, 100)),
+    },
+    optional={
+        "created": st.one_of(st.none(), st.integers(-(2**54), 2**54), st.booleans(), st.floats()),
+        "task_info": st.one_of(
+            st.fixed_dictionaries({}, optional={"estimated_time": json_values}), st.lists(st.integers())
+        ),
+    },
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(data=usual_answer)
+def test_parse_state_fast_path_reads_what_parse_task_reads(data):
+    test_parse_state_reads_what_parse_task_reads.hypothesis.inner_test(data)
 
 
 @pytest.mark.parametrize(
@@ -264,6 +287,30 @@ async def test_proxy_from_the_environment_is_used_and_looked_up_once(monkeypatch
         await runner.cleanup()
     assert len(seen) == 3 and seen[0].startswith("http://evolink.invalid/v1/tasks/")
     assert lookups == ["http://evolink.invalid"]
+
+
+async def test_triggers_starting_together_share_one_proxy_look_up(monkeypatch):
+    lookups: list[str] = []
+    release = threading.Event()
+
+    def slow(base_url: str) -> Any:
+        lookups.append(base_url)
+        release.wait(5)
+        return (None, None)
+
+    monkeypatch.setattr(async_transport, "_env_proxy", slow)
+    config = EvolinkConnectionConfig("c", "http://evolink.invalid", "sk-x")
+    async with async_transport.shared_session() as session:
+        first = asyncio.ensure_future(async_transport.prepare(session, config, GET))
+        await asyncio.sleep(0.05)  # the look-up is now running in a thread
+        others = [asyncio.ensure_future(async_transport.prepare(session, config, GET)) for _ in range(50)]
+        await asyncio.sleep(0.05)
+        first.cancel()  # the trigger that started it goes away; the others still get the answer
+        release.set()
+        prepared = await asyncio.gather(*others)
+        again = await async_transport.prepare(session, config, GET)
+    assert lookups == ["http://evolink.invalid"]
+    assert all(p.proxy is None for p in prepared) and again.proxy is None
 
 
 def test_no_proxy_bypasses_the_proxy(monkeypatch):
