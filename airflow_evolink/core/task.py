@@ -112,7 +112,7 @@ def parse_state(data: Any) -> TaskState:
             status = _KNOWN_STATUSES.get(raw_status)
             if status is not None:
                 info = data.get("task_info")
-                estimated = _float_or_none(info.get("estimated_time")) if type(info) is dict else None
+                estimated = _float_or_none(info.get("estimated_time")) if isinstance(info, dict) else None
                 return _new_state(TaskState, (task_id, raw_status, status, progress, created, estimated))
     return _parse_state(data)
 

@@ -52,13 +52,12 @@ KEEPALIVE_SECONDS = 30.0
 _Proxy = tuple[URL | None, aiohttp.BasicAuth | None]
 
 
-class _SharedSession:
-    def __init__(self) -> None:
-        self.session: aiohttp.ClientSession | None = None
-        self.users = 0
-
-
-_SESSIONS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _SharedSession] = weakref.WeakKeyDictionary()
+# The shared session of each event loop, and how many users hold each session (counted per session, so a
+# session that was closed and replaced, or returned in the wrong loop, never skews another's count).
+_SESSIONS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, aiohttp.ClientSession] = (
+    weakref.WeakKeyDictionary()
+)
+_USERS: weakref.WeakKeyDictionary[aiohttp.ClientSession, int] = weakref.WeakKeyDictionary()
 # Proxy per base URL, for the sessions this module created (others keep their own trust_env rules).
 _PROXIES: weakref.WeakKeyDictionary[aiohttp.ClientSession, dict[str, _Proxy | asyncio.Future[_Proxy]]] = (
     weakref.WeakKeyDictionary()
@@ -78,30 +77,30 @@ def _new_session() -> aiohttp.ClientSession:
 
 
 def borrow_session() -> aiohttp.ClientSession:
-    """The running loop's shared session; give it back with :func:`return_session` when done.
+    """The running loop's shared session; give it back exactly once with :func:`return_session`.
 
     The two halves of :func:`shared_session`, for a caller that holds the session for hours (a trigger):
     a context manager object would stay alive with it, one more object per waiting trigger for the
     garbage collector to scan.
     """
     loop = asyncio.get_running_loop()
-    slot = _SESSIONS.get(loop)
-    if slot is None:
-        slot = _SESSIONS[loop] = _SharedSession()
-    if slot.session is None or slot.session.closed:
-        slot.session = _new_session()
-    slot.users += 1
-    return slot.session
+    session = _SESSIONS.get(loop)
+    if session is None or session.closed:
+        session = _SESSIONS[loop] = _new_session()
+    _USERS[session] = _USERS.get(session, 0) + 1
+    return session
 
 
 async def return_session(session: aiohttp.ClientSession) -> None:
     """Give back a session from :func:`borrow_session`; the last user to return it closes it."""
-    slot = _SESSIONS.get(asyncio.get_running_loop())
-    if slot is None or slot.users <= 0:
-        return
-    slot.users -= 1
-    if slot.users == 0 and slot.session is session:
-        slot.session = None
+    users = _USERS.get(session, 0) - 1
+    if users < 0:
+        return  # not borrowed here
+    _USERS[session] = users
+    if users == 0:
+        loop = asyncio.get_running_loop()
+        if _SESSIONS.get(loop) is session:
+            del _SESSIONS[loop]
         await session.close()
 
 
@@ -181,16 +180,22 @@ async def prepare(
     session: aiohttp.ClientSession, config: EvolinkConnectionConfig, call: ApiCall
 ) -> PreparedCall:
     """Resolve URL, headers, timeout and proxy for ``call`` sent through ``session``."""
+    try:
+        url = URL(config.base_url + call.path)
+    except ValueError as exc:  # what aiohttp reports as InvalidUrlClientError: nothing was sent
+        raise EvolinkConnectionError(
+            f"invalid URL {config.base_url + call.path!r}: {exc}", sent=False
+        ) from None
     proxy, proxy_auth = _NO_PROXY
     table = _PROXIES.get(session)  # None for a caller's own session: aiohttp applies its trust_env
     if table is not None:
         known = table.get(config.base_url)
-        if type(known) is not tuple:
+        if known is None or isinstance(known, asyncio.Future):
             known = await _look_up_proxy(table, config.base_url)
         proxy, proxy_auth = known
     return PreparedCall(
         method=call.method,
-        url=URL(config.base_url + call.path),
+        url=url,
         base_url=config.base_url,
         body=call.body_bytes(),
         headers=CIMultiDict(call.headers(config.api_key)),

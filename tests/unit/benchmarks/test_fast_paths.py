@@ -313,6 +313,29 @@ async def test_triggers_starting_together_share_one_proxy_look_up(monkeypatch):
     assert all(p.proxy is None for p in prepared) and again.proxy is None
 
 
+async def test_the_shared_session_closes_when_its_last_borrower_returns_it():
+    first = async_transport.borrow_session()
+    second = async_transport.borrow_session()
+    assert first is second
+    await async_transport.return_session(first)
+    assert not first.closed
+    await async_transport.return_session(second)
+    assert first.closed
+    await async_transport.return_session(first)  # one return too many changes nothing
+    fresh = async_transport.borrow_session()
+    assert fresh is not first and not fresh.closed
+    await async_transport.return_session(fresh)
+    assert fresh.closed
+
+
+async def test_an_unparseable_url_is_a_connection_error_before_sending():
+    config = EvolinkConnectionConfig("c", "http://[not-an-ip", "sk-x")
+    async with async_transport.shared_session() as session:
+        with pytest.raises(EvolinkConnectionError, match="invalid URL") as caught:
+            await async_transport.prepare(session, config, GET)
+    assert caught.value.sent is False and "sk-x" not in str(caught.value)
+
+
 def test_no_proxy_bypasses_the_proxy(monkeypatch):
     monkeypatch.setenv("HTTP_PROXY", "http://proxy.example:3128")
     monkeypatch.setenv("http_proxy", "http://proxy.example:3128")
