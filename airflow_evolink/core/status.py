@@ -58,9 +58,6 @@ _ALIASES: dict[str, TaskStatus] = {
     "canceled": TaskStatus.CANCELLED,
 }
 
-#: Every spelling of a status that :meth:`TaskStatus.parse` knows as it stands (before lower-casing).
-TASK_STATUS_SPELLINGS: frozenset[str] = frozenset(_ALIASES)
-
 TERMINAL_STATUSES: frozenset[TaskStatus] = frozenset(
     {TaskStatus.COMPLETED, TaskStatus.FAILED, TaskStatus.CANCELLED, TaskStatus.UNKNOWN}
 )

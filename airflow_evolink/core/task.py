@@ -8,7 +8,7 @@ from typing import Any, NamedTuple
 from pydantic import BaseModel, ConfigDict, Field
 
 from airflow_evolink.core.errors import EvolinkResponseError, EvolinkTaskFailedError
-from airflow_evolink.core.status import TASK_STATUS_SPELLINGS, TaskStatus
+from airflow_evolink.core.status import TaskStatus
 
 
 class TaskError(BaseModel):
@@ -94,7 +94,7 @@ class TaskState(NamedTuple):
 
 def parse_state(data: Any) -> TaskState:
     """The :class:`TaskState` of a decoded JSON body; it raises exactly when :func:`parse_task` would."""
-    # The usual answer (a task object with a known status, a progress of 0-100, an integer ``created``)
+    # The usual answer (a task object with a string status, a progress of 0-100, an integer ``created``)
     # is read with a handful of type checks, once per poll; anything else takes the general rules.
     if type(data) is dict:
         task_id = data.get("id")
@@ -109,11 +109,10 @@ def parse_state(data: Any) -> TaskState:
             and 0 <= progress <= 100
             and (created is None or (type(created) is int and -_EXACT_INT <= created <= _EXACT_INT))
         ):
-            status = _KNOWN_STATUSES.get(raw_status)
-            if status is not None:
-                info = data.get("task_info")
-                estimated = _float_or_none(info.get("estimated_time")) if isinstance(info, dict) else None
-                return _new_state(TaskState, (task_id, raw_status, status, progress, created, estimated))
+            info = data.get("task_info")
+            estimated = _float_or_none(info.get("estimated_time")) if isinstance(info, dict) else None
+            status = TaskStatus.parse(raw_status)
+            return _new_state(TaskState, (task_id, raw_status, status, progress, created, estimated))
     return _parse_state(data)
 
 
@@ -133,8 +132,6 @@ def _parse_state(data: Any) -> TaskState:
 
 # TaskState's own __new__ is a Python function; building the tuple directly skips that call.
 _new_state = tuple.__new__
-# Statuses spelled exactly as TaskStatus.parse reads them without normalising (it lower-cases the rest).
-_KNOWN_STATUSES = {raw: TaskStatus.parse(raw) for raw in TASK_STATUS_SPELLINGS}
 
 
 def parse_task(data: Any) -> EvolinkTask:

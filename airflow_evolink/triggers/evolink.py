@@ -140,10 +140,7 @@ class EvolinkVideoTrigger(BaseTrigger):
         deadline = self.deadline
         if deadline is not None and now >= deadline:
             return self._timeout_event(parse_task(data), now)
-        if schedule.poll_interval is None:
-            delay = schedule.next_delay(state, elapsed_since_submit(state, now, self.started_at))
-        else:  # a fixed interval does not depend on how long the job has run
-            delay = schedule.next_delay(state, 0.0)
+        delay = schedule.next_delay(state, elapsed_since_submit(state, now, self.started_at))
         if deadline is not None:
             delay = min(delay, max(0.0, deadline - now))
         return delay
