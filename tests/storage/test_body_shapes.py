@@ -16,6 +16,7 @@ import struct
 import subprocess
 import sys
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -64,8 +65,12 @@ class _Shapes(http.server.BaseHTTPRequestHandler):
             self._head(len(VIDEO))
             self.wfile.write(VIDEO[: len(VIDEO) // 2])
             self.wfile.flush()
-            # Linger on, zero seconds: closing sends an RST instead of a FIN.
+            # Let the client drain what was sent and wait for more, then reset the connection: closing
+            # with linger on, zero seconds, sends an RST. Closed here, before the server's own shutdown
+            # sends a FIN, so the client never sees a clean end of stream first.
+            time.sleep(0.2)
             self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            self.connection.close()
             self.close_connection = True
         else:
             self.send_error(404)
