@@ -12,12 +12,18 @@ from airflow_evolink.core.status import TaskStatus
 
 
 class TaskError(BaseModel):
-    """The ``error`` object of a failed task: a business code (a string, not an HTTP status) and a message."""
+    """The ``error`` object of a failed task: a business code (a string, not an HTTP status) and a message.
+
+    Evolink's client also reads ``type`` and a ``suggestion`` (or ``fallback_suggestion``) there; the
+    suggestion is shown to the user with the failure.
+    """
 
     model_config = ConfigDict(frozen=True)
 
     code: str | None = None
     message: str | None = None
+    type: str | None = None
+    suggestion: str | None = None
 
 
 class EvolinkTask(BaseModel):
@@ -39,7 +45,11 @@ class EvolinkTask(BaseModel):
     can_cancel: bool | None = None
     credits_reserved: float | None = None
     credits_used: float | None = None
+    cost_usd: float | None = None
     billing_rule: str | None = None
+    charge_status: str | None = None
+    idempotency_replayed: bool = False
+    request_id: str | None = None
 
     @property
     def is_terminal(self) -> bool:
@@ -57,12 +67,15 @@ class EvolinkTask(BaseModel):
             )
         code = self.error.code if self.error else None
         message = self.error.message if self.error else None
+        suggestion = self.error.suggestion if self.error else None
         if self.status is TaskStatus.CANCELLED:
             code = code or "request_cancelled"
             message = message or "the task was cancelled"
-        elif self.status is TaskStatus.UNKNOWN:
-            message = message or f"Evolink reported a status this provider does not know: {self.raw_status!r}"
-        return EvolinkTaskFailedError(self.id, self.raw_status or "unknown", code, message)
+        elif not self.status.is_terminal:
+            message = message or f"the task has not ended (status {self.raw_status!r})"
+        return EvolinkTaskFailedError(
+            self.id, self.raw_status or "unknown", code, message, suggestion=suggestion
+        )
 
     def to_xcom(self) -> dict[str, Any]:
         """A JSON-safe dict for XCom. Tasks hold no secrets, so everything the API returned is kept."""
@@ -70,6 +83,32 @@ class EvolinkTask(BaseModel):
         data["status"] = self.raw_status
         data.pop("raw_status", None)
         return data
+
+
+class UnlistedStatusWarning:
+    """Warn once per status when a wait meets one the API does not document; the wait goes on."""
+
+    __slots__ = ("_log", "_seen")
+
+    def __init__(self, log: Any) -> None:
+        self._log = log
+        self._seen: set[str] | None = None
+
+    def check(self, task: EvolinkTask | TaskState) -> None:
+        if task.status is not TaskStatus.UNKNOWN:
+            return
+        seen = self._seen if self._seen is not None else set()
+        self._seen = seen
+        if task.raw_status in seen:
+            return
+        seen.add(task.raw_status)
+        self._log.warning(
+            "Evolink task %s reports status %r, which the API does not document; it is treated as still "
+            "running (only completed, failed and cancelled end a task) and polled until it ends or the "
+            "wait times out",
+            task.id,
+            task.raw_status,
+        )
 
 
 class TaskState(NamedTuple):
@@ -149,6 +188,9 @@ def parse_task(data: Any) -> EvolinkTask:
     if not isinstance(usage, dict):
         usage = _EMPTY
     can_cancel = info.get("can_cancel")
+    cost = usage.get("cost")
+    billing = get("billing")
+    replayed = get("idempotency_replayed")
     return EvolinkTask(
         id=task_id,
         raw_status=raw_status,
@@ -163,8 +205,12 @@ def parse_task(data: Any) -> EvolinkTask:
         video_duration=_float_or_none(info.get("video_duration")),
         can_cancel=can_cancel if isinstance(can_cancel, bool) else None,
         credits_reserved=_float_or_none(usage.get("credits_reserved")),
-        credits_used=_float_or_none(usage.get("credits_used", usage.get("cost"))),
+        credits_used=_credits_used(usage, cost),
+        cost_usd=_float_or_none(cost.get("usd")) if isinstance(cost, dict) else None,
         billing_rule=_str_or_none(usage.get("billing_rule")),
+        charge_status=_str_or_none(billing.get("charge_status")) if isinstance(billing, dict) else None,
+        idempotency_replayed=replayed is True,
+        request_id=_str_or_none(get("request_id")),
     )
 
 
@@ -186,32 +232,71 @@ _EXACT_INT = 2**53
 
 
 def _result_urls(data: dict[str, Any]) -> list[str]:
+    """Result links wherever the model family puts them, in order, without duplicates.
+
+    ``results[]`` is the documented place; some families answer ``result_data`` (a list or one object),
+    ``output.video_url`` or a top-level ``video_url`` (evolink-cli ``tools/task-format.js`` and section 9
+    of the API notes).
+    """
     urls: list[str] = []
+
+    def add(value: Any) -> None:
+        if isinstance(value, str) and value and value not in urls:
+            urls.append(value)
+
+    def add_item(item: Any) -> None:
+        if isinstance(item, str):
+            add(item)
+        elif isinstance(item, dict):
+            add(item.get("video_url") or item.get("url"))
+
     results = data.get("results")
     if isinstance(results, list):
         for item in results:
-            if isinstance(item, str) and item:
-                urls.append(item)
-            elif isinstance(item, dict):
-                url = item.get("url") or item.get("video_url")
-                if isinstance(url, str) and url:
-                    urls.append(url)
+            add_item(item)
     result_data = data.get("result_data")
-    if isinstance(result_data, list):
-        for item in result_data:
-            if isinstance(item, dict):
-                url = item.get("video_url") or item.get("url")
-                if isinstance(url, str) and url and url not in urls:
-                    urls.append(url)
+    for item in result_data if isinstance(result_data, list) else [result_data]:
+        if isinstance(item, dict):
+            add_item(item)
+    output = data.get("output")
+    if isinstance(output, dict):
+        add_item(output)
+    elif isinstance(output, list):
+        for item in output:
+            add_item(item)
+    add(data.get("video_url"))
     return urls
+
+
+def _credits_used(usage: dict[str, Any], cost: Any) -> float | None:
+    """``usage.credits_used``, else ``usage.cost`` as a number or as an object with ``credits``."""
+    used = _float_or_none(usage.get("credits_used"))
+    if used is not None:
+        return used
+    if isinstance(cost, dict):
+        return _float_or_none(cost.get("credits"))
+    return _float_or_none(cost)
 
 
 def _task_error(error: Any) -> TaskError | None:
     if isinstance(error, dict):
-        return TaskError(code=_str_or_none(error.get("code")), message=_str_or_none(error.get("message")))
+        suggestion = error.get("suggestion") or error.get("fallback_suggestion")
+        return TaskError(
+            code=_code_or_none(error.get("code")),
+            message=_str_or_none(error.get("message")),
+            type=_str_or_none(error.get("type")),
+            suggestion=_str_or_none(suggestion),
+        )
     if isinstance(error, str) and error:
         return TaskError(code=None, message=error)
     return None
+
+
+def _code_or_none(value: Any) -> str | None:
+    """An error code as text: the API sends strings, some pages show integers."""
+    if value is None or isinstance(value, bool) or value == "":
+        return None
+    return str(value)
 
 
 def _progress(value: Any) -> int:

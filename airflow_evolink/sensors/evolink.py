@@ -10,7 +10,7 @@ from typing import Any
 
 from airflow_evolink.compat import BaseSensorOperator, PokeReturnValue
 from airflow_evolink.core.errors import EvolinkError
-from airflow_evolink.core.task import EvolinkTask
+from airflow_evolink.core.task import EvolinkTask, UnlistedStatusWarning
 from airflow_evolink.hooks.evolink import EvolinkHook
 from airflow_evolink.operators.download import save_videos
 from airflow_evolink.operators.links import EvolinkTaskLink, EvolinkVideoLink, push_link
@@ -72,6 +72,7 @@ class EvolinkVideoSensor(BaseSensorOperator):
         self.download_to = download_to
         self.download_checksum = download_checksum
         self._link_pushed = False
+        self._unlisted: UnlistedStatusWarning | None = None
 
     @cached_property
     def hook(self) -> EvolinkHook:
@@ -128,6 +129,9 @@ class EvolinkVideoSensor(BaseSensorOperator):
         if not self._link_pushed:
             push_link(context, EvolinkTaskLink, self.hook.task_url(task.id))
             self._link_pushed = True
+        if self._unlisted is None:
+            self._unlisted = UnlistedStatusWarning(self.log)
+        self._unlisted.check(task)
         return task
 
     def _log_progress(self, task: EvolinkTask) -> None:

@@ -15,7 +15,8 @@ from airflow_evolink.core.errors import EvolinkAuthError, EvolinkError
 from airflow_evolink.core.polling import PollSchedule, elapsed_since_submit
 from airflow_evolink.core.protocol import get_task_call
 from airflow_evolink.core.retry import RetryPolicy
-from airflow_evolink.core.task import EvolinkTask, TaskState, parse_state, parse_task
+from airflow_evolink.core.status import TaskStatus
+from airflow_evolink.core.task import EvolinkTask, TaskState, UnlistedStatusWarning, parse_state, parse_task
 from airflow_evolink.hooks.async_transport import borrow_session, prepare, return_session, send_with_retries
 from airflow_evolink.hooks.connection import EvolinkConnectionConfig
 from airflow_evolink.hooks.evolink import EvolinkHook
@@ -208,6 +209,9 @@ class _ProgressLog:
             task.progress == self._progress or now - self._when < PROGRESS_LOG_SECONDS
         ):
             return
+        if task.status is TaskStatus.UNKNOWN and task.raw_status != self._status:
+            # A status the API does not document: still running, said once per change of status.
+            UnlistedStatusWarning(self._log).check(task)
         self._log.info("Evolink task %s is %s: %d%%", task.id, task.raw_status, task.progress)
         self._status, self._progress, self._when = task.raw_status, task.progress, now
 

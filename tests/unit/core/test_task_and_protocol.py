@@ -39,7 +39,7 @@ from airflow_evolink.core.protocol import (
     submit_call,
 )
 from airflow_evolink.core.status import TERMINAL_STATUSES, TaskStatus
-from airflow_evolink.core.task import parse_task
+from airflow_evolink.core.task import UnlistedStatusWarning, parse_state, parse_task
 
 TASK_ID = "task-unified-1757169743-7cvnl5zw"
 
@@ -138,7 +138,8 @@ def test_failed_without_error_object_still_explains():
     failure = parse_task(body(status="failed")).failure()
     assert failure.code is None
     assert "no message" in str(failure)
-    assert failure.retryable is True  # an unclassified failure may be transient
+    # Evolink counts a failure without a code as unknown_error: "do not generate again automatically".
+    assert failure.retryable is False
 
 
 def test_completed_without_results_is_a_failure():
@@ -149,7 +150,7 @@ def test_completed_without_results_is_a_failure():
     assert "no result URLs" in str(failure)
 
 
-@pytest.mark.parametrize("status", ["cancelled", "canceled", "CANCELLED"])
+@pytest.mark.parametrize("status", ["cancelled", "Cancelled", " CANCELLED "])
 def test_cancelled_is_terminal_and_not_retryable(status):
     task = parse_task(body(status=status))
     assert task.status is TaskStatus.CANCELLED
@@ -160,46 +161,59 @@ def test_cancelled_is_terminal_and_not_retryable(status):
     assert failure.retryable is False
 
 
-@pytest.mark.parametrize("status", ["weird", "expired", "", None, 7, "PENDING_REVIEW"])
-def test_unknown_status_is_terminal_and_never_crashes(status):
+@pytest.mark.parametrize(
+    "status", ["weird", "expired", "", None, 7, "PENDING_REVIEW", "queued", "running", "succeeded", "error"]
+)
+def test_unlisted_status_means_still_running_and_never_crashes(status):
+    # Evolink's own client ends a wait only on completed, failed and cancelled (tools/task-format.js).
     task = parse_task(body(status=status))
     assert task.status is TaskStatus.UNKNOWN
-    assert task.is_terminal
+    assert not task.is_terminal
     assert not task.is_success
-    failure = task.failure()
-    assert isinstance(failure, EvolinkTaskFailedError)
-    assert failure.retryable is False
-    if status:
-        assert repr(str(status)) in str(failure)
+    assert not task.status.is_listed
+    assert parse_state(body(status=status)).status is TaskStatus.UNKNOWN
     json.dumps(task.to_xcom())
 
 
 @pytest.mark.parametrize(
     ("raw", "status"),
     [
-        ("queued", TaskStatus.PENDING),
-        ("running", TaskStatus.PROCESSING),
+        ("PENDING", TaskStatus.PENDING),
         (" Processing ", TaskStatus.PROCESSING),
-        ("succeeded", TaskStatus.COMPLETED),
-        ("error", TaskStatus.FAILED),
+        ("Completed", TaskStatus.COMPLETED),
+        ("FAILED", TaskStatus.FAILED),
+        ("cancelled", TaskStatus.CANCELLED),
     ],
 )
-def test_status_aliases(raw, status):
+def test_listed_statuses_in_any_case(raw, status):
     assert parse_task(body(status=raw)).status is status
 
 
 def test_terminal_set():
-    assert {
-        TaskStatus.COMPLETED,
-        TaskStatus.FAILED,
-        TaskStatus.CANCELLED,
-        TaskStatus.UNKNOWN,
-    } == TERMINAL_STATUSES
+    assert {TaskStatus.COMPLETED, TaskStatus.FAILED, TaskStatus.CANCELLED} == TERMINAL_STATUSES
     assert not TaskStatus.PENDING.is_terminal and not TaskStatus.PROCESSING.is_terminal
+    assert not TaskStatus.UNKNOWN.is_terminal
     assert {status for status in TaskStatus if status.is_terminal} == TERMINAL_STATUSES
 
 
-@pytest.mark.parametrize("raw", ["FAILED", "error"])
+def test_unlisted_status_warning_is_logged_once_per_status():
+    class Log:
+        def __init__(self) -> None:
+            self.lines: list[str] = []
+
+        def warning(self, message: str, *args: object) -> None:
+            self.lines.append(message % args)
+
+    log = Log()
+    warning = UnlistedStatusWarning(log)
+    for raw in ["pending", "in_queue", "in_queue", "processing", "in_queue", "rendering", "completed"]:
+        warning.check(parse_task(body(status=raw)))
+    assert len(log.lines) == 2
+    assert "'in_queue'" in log.lines[0] and "'rendering'" in log.lines[1]
+    assert "still running" in log.lines[0]
+
+
+@pytest.mark.parametrize("raw", ["FAILED", "failed", "Failed"])
 def test_retryability_does_not_depend_on_status_spelling(raw):
     task = parse_task(body(status=raw, error={"code": "service_error", "message": "internal"}))
     assert task.status is TaskStatus.FAILED
@@ -359,15 +373,15 @@ DOCUMENTED = {
     "image_dimension_mismatch": False,
     "request_cancelled": False,
     "resource_not_found": False,
-    "model_unavailable": False,
-    "generation_failed_no_content": True,
+    "model_unavailable": True,
+    "generation_failed_no_content": False,
     "service_error": True,
     "generation_timeout": True,
     "resource_exhausted": True,
     "quota_exceeded": True,
     "service_unavailable": True,
     "upstream_error": True,
-    "unknown_error": True,
+    "unknown_error": False,
 }
 
 
@@ -380,9 +394,13 @@ def test_task_error_codes_follow_the_docs(code, retryable):
 @pytest.mark.parametrize(
     ("code", "retryable"),
     [
-        (None, True),
-        ("", True),
+        (None, False),
+        ("", False),
         ("image_too_small", False),
+        ("InvalidParameter.TaskTypeConstraint", False),
+        ("ContentFilter.Blocked", False),
+        ("SERVICE_ERROR", True),
+        ("Service-Error", True),
         ("invalid_seed", False),
         ("content_flagged", False),
         ("brand_new_transient", True),
@@ -478,7 +496,9 @@ def test_fallback_suggestion_is_in_the_message():
         429, "rate_limit_error", "Too many requests", fallback_suggestion="retry after 60 seconds"
     )
     error = error_from_response(429, {}, raw)
-    assert "Too many requests (suggestion: retry after 60 seconds)" in str(error)
+    assert "Too many requests" in str(error)
+    assert "Suggestion: retry after 60 seconds" in str(error)
+    assert error.suggestion == "retry after 60 seconds"
 
 
 @pytest.mark.parametrize(
@@ -680,14 +700,14 @@ def test_get_task_call():
 
 def test_submit_call_is_paid_and_carries_the_payload():
     request = build_video_request({"model": "kling-v3-text-to-video", "prompt": "hi", "duration": None})
-    call = submit_call(request, "key-1")
+    call = submit_call(request, "key-1-0000000000000")
     assert call.method == "POST" and call.path == "/v1/videos/generations"
     assert call.paid is True
     assert call.json_body == {"model": "kling-v3-text-to-video", "prompt": "hi"}
     assert json.loads(call.body_bytes() or b"") == call.json_body
     headers = call.headers("sk-secret")
     assert headers["Authorization"] == "Bearer sk-secret"
-    assert headers["Idempotency-Key"] == "key-1"
+    assert headers["Idempotency-Key"] == "key-1-0000000000000"
     assert headers["Content-Type"] == "application/json"
     assert headers["Accept"] == "application/json"
 
@@ -704,7 +724,7 @@ def test_extra_headers_are_added():
 
 
 def test_api_call_repr_holds_no_key():
-    call = submit_call(build_video_request({"model": "kling-v3-text-to-video"}), "idem")
+    call = submit_call(build_video_request({"model": "kling-v3-text-to-video"}), "idem-000000000000")
     call.headers("sk-very-secret")
     assert "sk-very-secret" not in repr(call)
 
@@ -712,7 +732,7 @@ def test_api_call_repr_holds_no_key():
 # ---- credits -----------------------------------------------------------------------------------------
 
 
-def test_parse_credits_prefers_the_token():
+def test_spendable_credits_are_the_account_balance_capped_by_a_limited_key():
     credits = parse_credits(
         {
             "success": True,
@@ -722,14 +742,43 @@ def test_parse_credits_prefers_the_token():
             },
         }
     )
-    assert credits.remaining_credits == 500.0 and credits.used_credits == 20.0 and credits.unlimited is False
+    assert credits.spendable_credits == 500.0 == credits.remaining_credits
+    assert credits.user_remaining_credits == 9000.0 and credits.token_used_credits == 20.0
+    assert credits.unlimited is False
 
 
-def test_parse_credits_falls_back_to_the_user():
+def test_an_unlimited_key_spends_the_account_balance():
+    # The get-credits page's example: an unlimited key's own figure is no limit.
     credits = parse_credits(
-        {"data": {"token": {"unlimited_credits": True}, "user": {"remaining_credits": 7}}}
+        {
+            "success": True,
+            "data": {
+                "token": {"remaining_credits": 99416.4429, "used_credits": 3.2, "unlimited_credits": True},
+                "user": {"remaining_credits": 1095.3996, "used_credits": 904.6},
+            },
+        }
     )
-    assert credits.remaining_credits == 7.0 and credits.used_credits is None and credits.unlimited is True
+    assert credits.spendable_credits == 1095.3996
+    assert credits.unlimited is True
+    assert "1,095.4 credits" in credits.describe() and "unlimited" in credits.describe()
+
+
+def test_a_limited_key_below_the_account_balance_decides():
+    credits = parse_credits(
+        {
+            "data": {
+                "token": {"remaining_credits": 12, "unlimited_credits": False},
+                "user": {"remaining_credits": 7000},
+            }
+        }
+    )
+    assert credits.spendable_credits == 12.0
+    assert "12 credits" in credits.describe()
+
+
+def test_parse_credits_without_a_token_object():
+    credits = parse_credits({"data": {"user": {"remaining_credits": 7}}})
+    assert credits.spendable_credits == 7.0 and credits.used_credits is None
 
 
 @pytest.mark.parametrize("data", [None, {}, {"data": None}, {"data": []}, [1]])

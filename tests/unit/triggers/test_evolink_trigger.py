@@ -5,6 +5,7 @@ Every run must yield exactly one event, whatever happens to the task or the netw
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import time
@@ -141,13 +142,19 @@ async def test_cancelled_task_yields_failed(clean_emulator):
     assert "cancelled" in event["message"]
 
 
-async def test_unknown_status_yields_failed(clean_emulator):
+async def test_unlisted_status_is_polled_until_the_deadline(clean_emulator, capsys):
+    # Only completed, failed and cancelled end a task: a job that stays in a status the API does not
+    # document is still running, and the wait's deadline is what bounds it.
     clean_emulator.faults.next_jobs_status("weird", job_seconds=0.3)
     task_id = submit()
-    event = await only_event(make_trigger(task_id))
-    assert event["status"] == "failed"
+    await asyncio.sleep(0.4)
+    event = await only_event(make_trigger(task_id, poll_interval=0.2, deadline=time.time() + 1.5))
+    assert event["status"] == "timeout"
     assert "weird" in event["message"]
-    assert event["retryable"] is False
+    polls = [r for r in clean_emulator.state.requests() if r["method"] == "GET" and task_id in r["path"]]
+    assert len(polls) >= 3
+    # Airflow's structured logging writes to stdout.
+    assert capsys.readouterr().out.count("reports status 'weird', which the API does not document") == 1
 
 
 async def test_completed_without_results_yields_failed(clean_emulator):
