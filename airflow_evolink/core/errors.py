@@ -8,44 +8,38 @@ from __future__ import annotations
 
 from typing import Any
 
-# Business codes in ``error.code`` of a failed task, and whether re-submitting the same input can help.
-# Source: the API's error-code page, plus codes seen in EvoLink's own clients.
-TASK_ERROR_RETRYABLE: dict[str, bool] = {
-    "content_policy_violation": False,
-    "invalid_parameters": False,
-    "image_processing_error": False,
-    "image_dimension_mismatch": False,
-    "request_cancelled": False,
-    "resource_not_found": False,
-    "model_unavailable": False,
-    "generation_failed_no_content": True,
-    "service_error": True,
-    "generation_timeout": True,
-    "resource_exhausted": True,
-    "quota_exceeded": True,
-    "service_unavailable": True,
-    "upstream_error": True,
-    "unknown_error": True,
-}
+from airflow_evolink.core.error_codes import TASK_ERROR_RETRYABLE, normalize_code, task_error_is_retryable
 
-
-def task_error_is_retryable(code: str | None) -> bool:
-    """Whether a failed task with this business code may succeed when submitted again.
-
-    Codes not in the table are treated as retryable unless they look like an input problem, so that an
-    unclassified server-side failure does not fail a pipeline for good.
-    """
-    if not code:
-        return True
-    if code in TASK_ERROR_RETRYABLE:
-        return TASK_ERROR_RETRYABLE[code]
-    return not code.startswith(("image_", "invalid_", "content_"))
+__all__ = [
+    "TASK_ERROR_RETRYABLE",
+    "EvolinkAPIError",
+    "EvolinkAuthError",
+    "EvolinkBadRequestError",
+    "EvolinkConnectionError",
+    "EvolinkError",
+    "EvolinkIdempotencyConflictError",
+    "EvolinkInsufficientCreditsError",
+    "EvolinkNotFoundError",
+    "EvolinkOutcomeUnknownError",
+    "EvolinkRateLimitError",
+    "EvolinkResponseError",
+    "EvolinkServerError",
+    "EvolinkTaskFailedError",
+    "EvolinkTimeoutError",
+    "EvolinkValidationError",
+    "task_error_is_retryable",
+]
 
 
 class EvolinkError(Exception):
-    """Base class of every error the provider raises about Evolink."""
+    """Base class of every error the provider raises about Evolink.
+
+    ``retryable``: another try may succeed (Airflow may retry the task). ``transient``: the same call may
+    succeed within seconds, so the hook sends it again itself, with backoff.
+    """
 
     retryable: bool = False
+    transient: bool = False
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
@@ -70,7 +64,11 @@ class EvolinkValidationError(EvolinkError, ValueError):
 
 
 class EvolinkAPIError(EvolinkError):
-    """The API answered with a non-2xx status and (usually) an Evolink error body."""
+    """The API answered with a non-2xx status and (usually) an Evolink error body.
+
+    ``code`` is ``error.code`` as sent (a string such as ``key_daily_quota_exhausted``, or an integer);
+    ``normalized_code`` is its look-up form. ``suggestion`` is the API's own advice, shown in the message.
+    """
 
     def __init__(
         self,
@@ -83,20 +81,32 @@ class EvolinkAPIError(EvolinkError):
         request_id: str | None = None,
         retryable: bool = False,
         retry_after: float | None = None,
+        suggestion: str | None = None,
+        transient: bool | None = None,
+        hint: str | None = None,
     ) -> None:
         self.http_status = http_status
         self.error_type = error_type
         self.code = code
+        self.normalized_code = normalize_code(code)
         self.param = param
         self.request_id = request_id
         self.retryable = retryable
+        self.transient = retryable if transient is None else transient
         self.retry_after = retry_after
+        self.suggestion = suggestion
         detail = f"HTTP {http_status}"
         if error_type:
             detail += f" {error_type}"
+        if isinstance(code, str) and code.strip():
+            detail += f" {code.strip()}"
         text = f"Evolink API error ({detail}): {message}"
         if param:
             text += f" [param: {param}]"
+        if suggestion:
+            text += f" Suggestion: {suggestion}"
+        if hint:
+            text += f" {hint}"
         if request_id:
             text += f" [request id: {request_id}]"
         super().__init__(text)
@@ -112,7 +122,15 @@ class EvolinkAuthError(EvolinkAPIError):
 
 
 class EvolinkInsufficientCreditsError(EvolinkAPIError):
-    """402: the account has too few credits. Top up; a retry will not help."""
+    """402 or a quota code: the account or the key has too few credits.
+
+    Final for an empty account or a key's spending limit; retryable (later) for a key's daily limit,
+    which resets at midnight.
+    """
+
+
+class EvolinkIdempotencyConflictError(EvolinkBadRequestError):
+    """The Idempotency-Key was already used for a different request body."""
 
 
 class EvolinkNotFoundError(EvolinkAPIError):
@@ -131,6 +149,7 @@ class EvolinkResponseError(EvolinkError):
     """A 2xx answer whose body is not the JSON the API promises (truncated, HTML, too large)."""
 
     retryable = True
+    transient = True
 
     def __init__(self, message: str, *, http_status: int | None = None) -> None:
         self.http_status = http_status
@@ -141,6 +160,7 @@ class EvolinkConnectionError(EvolinkError):
     """The network failed. ``sent`` says whether the request may have reached the server."""
 
     retryable = True
+    transient = True
 
     def __init__(self, message: str, *, sent: bool) -> None:
         self.sent = sent
@@ -148,40 +168,62 @@ class EvolinkConnectionError(EvolinkError):
 
 
 class EvolinkOutcomeUnknownError(EvolinkError):
-    """A paid POST failed after it may have been processed. It is never re-sent automatically."""
+    """A paid POST may or may not have created a job, and re-sending it with its key did not settle it.
 
-    retryable = False
+    It is retryable: the key belongs to the task instance, so Airflow's next try presents the same key
+    and Evolink's ledger answers with the job it created, if any, instead of creating a second one.
+    """
+
+    retryable = True
 
     def __init__(
-        self, cause: EvolinkError, *, idempotency_key: str | None, task_id: str | None = None
+        self,
+        cause: EvolinkError,
+        *,
+        idempotency_key: str | None,
+        task_id: str | None = None,
+        attempts: int | None = None,
     ) -> None:
         self.cause = cause
         self.idempotency_key = idempotency_key
         self.task_id = task_id
+        self.attempts = attempts
+        sent = f" after {attempts} sends" if attempts else ""
         task = f" Evolink task id: {task_id}." if task_id else " No Evolink task id was received."
+        key = f" with Idempotency-Key {idempotency_key}" if idempotency_key else ""
         super().__init__(
-            "The outcome of the paid video generation request is unknown "
-            f"({cause}); it was not re-sent, so that it is not paid twice.{task} "
-            "Check the Evolink dashboard before submitting again."
-            + (f" Idempotency-Key: {idempotency_key}." if idempotency_key else "")
+            f"The outcome of the paid video generation request{key} is unknown{sent} ({cause}).{task} "
+            "A retry of this task instance re-sends the same key, and Evolink answers it with the job it "
+            "already created, if any, instead of paying again. To check by hand, look for a task created "
+            "at this time in the Evolink dashboard."
         )
 
 
 class EvolinkTaskFailedError(EvolinkError):
-    """The task ended ``failed`` (or ``cancelled``, or an unknown status) on Evolink's side."""
+    """The task ended ``failed`` or ``cancelled`` (or completed without results) on Evolink's side."""
 
-    def __init__(self, task_id: str, status: str, code: str | None, message: str | None) -> None:
+    def __init__(
+        self,
+        task_id: str,
+        status: str,
+        code: str | None,
+        message: str | None,
+        *,
+        suggestion: str | None = None,
+    ) -> None:
         self.task_id = task_id
         self.status = status
         self.code = code
         self.task_message = message
+        self.suggestion = suggestion
         from airflow_evolink.core.status import TaskStatus
 
         self.retryable = task_error_is_retryable(code) and TaskStatus.parse(status) is TaskStatus.FAILED
         hint = "retrying may help" if self.retryable else "retrying the same input will not help"
         code_text = f" [{code}]" if code else ""
+        advice = f" Suggestion: {suggestion}" if suggestion else ""
         super().__init__(
-            f"Evolink task {task_id} ended {status}{code_text}: {message or 'no message'} ({hint})"
+            f"Evolink task {task_id} ended {status}{code_text}: {message or 'no message'} ({hint}).{advice}"
         )
 
 

@@ -68,6 +68,9 @@ RETRYABLE: list[EvolinkError] = [
     EvolinkConnectionError("refused", sent=False),
     EvolinkResponseError("truncated"),
     EvolinkTaskFailedError(TASK_ID, "failed", "service_error", "internal"),
+    # The key belongs to the task instance: the next try re-sends it and the ledger answers with the job.
+    EvolinkOutcomeUnknownError(error_from_response(500, {}, b""), idempotency_key="airflow-0123456789abcdef"),
+    error_from_response(402, {}, b'{"error": {"code": "key_daily_quota_exhausted", "message": "daily"}}'),
 ]
 NOT_RETRYABLE: list[EvolinkError] = [
     error_from_response(400, {}, b""),
@@ -75,7 +78,8 @@ NOT_RETRYABLE: list[EvolinkError] = [
     error_from_response(402, {}, b""),
     error_from_response(404, {}, b""),
     EvolinkValidationError("duration", "must be an integer from 3 to 15 seconds", 99),
-    EvolinkOutcomeUnknownError(error_from_response(500, {}, b""), idempotency_key="k"),
+    error_from_response(402, {}, b'{"error": {"code": "insufficient_quota", "message": "top up"}}'),
+    error_from_response(409, {}, b'{"error": {"code": "idempotency_conflict", "message": "other body"}}'),
     EvolinkTaskFailedError(TASK_ID, "failed", "content_policy_violation", "blocked"),
     EvolinkTaskFailedError(TASK_ID, "cancelled", "request_cancelled", "cancelled"),
     EvolinkTimeoutError(TASK_ID, 3600.0, "processing"),
@@ -112,15 +116,24 @@ def test_completed_without_results_fails_for_good():
 
 
 @pytest.mark.parametrize(
-    "code", ["content_policy_violation", "invalid_parameters", "image_dimension_mismatch"]
+    "code",
+    [
+        "content_policy_violation",
+        "invalid_parameters",
+        "image_dimension_mismatch",
+        # Evolink: "do not generate again automatically".
+        "generation_failed_no_content",
+        "unknown_error",
+        None,
+    ],
 )
 def test_failed_with_input_problem_fails_for_good(code):
     with pytest.raises(AirflowFailException) as raised:
         check_task_succeeded(task(status="failed", error={"code": code, "message": "details here"}))
-    assert code in str(raised.value) and "details here" in str(raised.value)
+    assert (code or "") in str(raised.value) and "details here" in str(raised.value)
 
 
-@pytest.mark.parametrize("code", ["service_error", "generation_timeout", "resource_exhausted", None])
+@pytest.mark.parametrize("code", ["service_error", "generation_timeout", "resource_exhausted"])
 def test_failed_with_transient_problem_is_retried_by_airflow(code):
     with pytest.raises(AirflowException) as raised:
         check_task_succeeded(task(status="failed", error={"code": code, "message": "try later"}))
