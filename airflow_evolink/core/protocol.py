@@ -13,13 +13,27 @@ import re
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import quote, urlsplit
 
+from airflow_evolink.core.error_codes import (
+    ACCOUNT_BALANCE_CODES,
+    CONTENT_CODES,
+    IDEMPOTENCY_CONFLICT_CODES,
+    IN_FLIGHT_CODES,
+    KEY_DAILY_CODES,
+    KEY_QUOTA_CODES,
+    KEY_STATE_CODES,
+    MODEL_NOT_ALLOWED_CODES,
+    UNAVAILABLE_CODES,
+    looks_like_input_problem,
+    normalize_code,
+)
 from airflow_evolink.core.errors import (
     EvolinkAPIError,
     EvolinkAuthError,
     EvolinkBadRequestError,
+    EvolinkIdempotencyConflictError,
     EvolinkInsufficientCreditsError,
     EvolinkNotFoundError,
     EvolinkRateLimitError,
@@ -39,6 +53,10 @@ USER_AGENT = "airflow-provider-evolink"
 MAX_RESPONSE_BYTES = 2 * 1024 * 1024
 TASK_ID_PATTERN = re.compile(r"^[A-Za-z0-9._:-]{4,128}$")
 REQUEST_ID_HEADERS = ("x-request-id", "x-oneapi-request-id")
+#: Set on an answer replayed from the Idempotency-Key ledger (evolink-cli services/api-client.js).
+REPLAYED_HEADER = "idempotency-replayed"
+#: The gateway accepts Idempotency-Key values of 16-96 of these characters (evolink-cli http-policy.js).
+IDEMPOTENCY_KEY_PATTERN = re.compile(r"^[A-Za-z0-9._-]{16,96}$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,7 +94,21 @@ class ApiCall:
 
 
 def submit_call(request: VideoRequest, idempotency_key: str | None) -> ApiCall:
+    if idempotency_key is not None:
+        check_idempotency_key(idempotency_key)
     return ApiCall("POST", SUBMIT_PATH, request.payload(), idempotency_key=idempotency_key, paid=True)
+
+
+def check_idempotency_key(key: Any) -> str:
+    """Refuse a key the gateway would refuse, before anything is sent (evolink-cli http-policy.js)."""
+    if not isinstance(key, str) or not IDEMPOTENCY_KEY_PATTERN.fullmatch(key):
+        raise EvolinkValidationError(
+            "idempotency_key",
+            "must be 16 to 96 characters of letters, digits and . _ - (the Idempotency-Key the Evolink "
+            "gateway accepts)",
+            key,
+        )
+    return key
 
 
 def check_task_id(task_id: Any) -> str:
@@ -116,9 +148,17 @@ def normalize_base_url(host: str | None, *, scheme: str | None = None, port: int
 
 
 def interpret_response(status: int, headers: Mapping[str, str], body: bytes) -> Any:
-    """Decode a 2xx JSON body, or raise the error class that matches the status and body."""
+    """Decode a 2xx JSON body, or raise the error class that matches the status and body.
+
+    A POST answered from Evolink's Idempotency-Key ledger (header ``idempotency-replayed: true``) gets
+    ``"idempotency_replayed": true`` in its body, as Evolink's own client marks it.
+    """
     if 200 <= status < 300:
-        return decode_json(body, status)
+        data = decode_json(body, status)
+        replayed = headers.get(REPLAYED_HEADER)
+        if replayed is not None and type(data) is dict and replayed.strip().lower() == "true":
+            data["idempotency_replayed"] = True
+        return data
     raise error_from_response(status, headers, body)
 
 
@@ -135,21 +175,28 @@ def decode_json(body: bytes, status: int | None = None) -> Any:
 
 
 def error_from_response(status: int, headers: Mapping[str, str], body: bytes) -> EvolinkAPIError:
-    """Build the error for a non-2xx answer. HTML or truncated bodies still give a useful message."""
-    message, error_type, code, param = _error_fields(body)
+    """Build the error for a non-2xx answer: by ``error.code`` first, then by HTTP status.
+
+    HTML or truncated bodies still give a useful message.
+    """
+    fields = _error_fields(body)
+    message = fields.message
     if message is None:
         message = f"no Evolink error body ({_snippet(body)})" if body else "empty response body"
     lowered = {key.lower(): value for key, value in headers.items()}
     request_id = next((lowered[name] for name in REQUEST_ID_HEADERS if name in lowered), None)
-    retry_after = parse_retry_after(lowered.get("retry-after"))
     kwargs: dict[str, Any] = {
         "http_status": status,
-        "error_type": error_type,
-        "code": code,
-        "param": param,
+        "error_type": fields.error_type,
+        "code": fields.code,
+        "param": fields.param,
         "request_id": request_id,
-        "retry_after": retry_after,
+        "retry_after": parse_retry_after(lowered.get("retry-after")),
+        "suggestion": fields.suggestion,
     }
+    by_code = _error_by_code(normalize_code(fields.code), message, kwargs)
+    if by_code is not None:
+        return by_code
     if status == 429:
         return EvolinkRateLimitError(message, retryable=True, **kwargs)
     if status in (401, 403):
@@ -159,10 +206,53 @@ def error_from_response(status: int, headers: Mapping[str, str], body: bytes) ->
     if status == 404:
         return EvolinkNotFoundError(message, **kwargs)
     if status >= 500:
-        return EvolinkServerError(message, retryable=True, **kwargs)
+        # 501 and 505 say the server cannot do this at all: retry later (Airflow), not at once.
+        return EvolinkServerError(message, retryable=True, transient=status not in (501, 505), **kwargs)
     if 400 <= status < 500:
         return EvolinkBadRequestError(message, **kwargs)
     return EvolinkAPIError(message, **kwargs)
+
+
+def _error_by_code(code: str | None, message: str, kwargs: dict[str, Any]) -> EvolinkAPIError | None:
+    """The error a string code names, whatever the HTTP status; None when the code decides nothing."""
+    if code is None or code.isdigit():
+        return None
+    if code in ACCOUNT_BALANCE_CODES:
+        return EvolinkInsufficientCreditsError(
+            message, hint="The Evolink account balance is too low: top up, then retry.", **kwargs
+        )
+    if code in KEY_QUOTA_CODES:
+        return EvolinkInsufficientCreditsError(
+            message,
+            hint="This API key's own spending limit is used up (not the account balance): raise the "
+            "key's limit in the Evolink dashboard or use another key.",
+            **kwargs,
+        )
+    if code in KEY_DAILY_CODES:
+        return EvolinkInsufficientCreditsError(
+            message,
+            retryable=True,
+            transient=False,
+            hint="This API key's daily limit is used up; it resets at midnight, so a later retry works.",
+            **kwargs,
+        )
+    if code in KEY_STATE_CODES or code in MODEL_NOT_ALLOWED_CODES:
+        return EvolinkAuthError(message, **kwargs)
+    if code in IDEMPOTENCY_CONFLICT_CODES:
+        return EvolinkIdempotencyConflictError(
+            message,
+            hint="The Idempotency-Key was already used for a different request; nothing was created for "
+            "this one. Use a new key for a new generation.",
+            **kwargs,
+        )
+    if code in IN_FLIGHT_CODES:
+        # The first request with this key is still being processed: send again later, same key.
+        return EvolinkServerError(message, retryable=True, **kwargs)
+    if code in UNAVAILABLE_CODES:
+        return EvolinkServerError(message, retryable=True, **kwargs)
+    if code in CONTENT_CODES or looks_like_input_problem(code):
+        return EvolinkBadRequestError(message, **kwargs)
+    return None
 
 
 def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
@@ -183,26 +273,46 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
     return max(0.0, when.timestamp() - (time.time() if now is None else now))
 
 
-def _error_fields(body: bytes) -> tuple[str | None, str | None, int | str | None, str | None]:
+class _ErrorFields(NamedTuple):
+    message: str | None = None
+    error_type: str | None = None
+    code: int | str | None = None
+    param: str | None = None
+    suggestion: str | None = None
+
+
+def _error_fields(body: bytes) -> _ErrorFields:
+    """The parts of ``{"error": {code, message, type, param, suggestion | fallback_suggestion}}``.
+
+    Also reads a flat ``{"code", "message"}`` or ``{"error": "text"}`` body, as other services answer.
+    """
     try:
         data = json.loads(body) if body and len(body) <= MAX_RESPONSE_BYTES else None
     except (ValueError, UnicodeDecodeError):
-        return None, None, None, None
+        return _ErrorFields()
     if not isinstance(data, dict):
-        return None, None, None, None
+        return _ErrorFields()
     error = data.get("error", data)
     if isinstance(error, str):
-        return error, None, None, None
+        return _ErrorFields(error, code=data.get("code") if _plain(data.get("code")) else None)
     if not isinstance(error, dict):
-        return None, None, None, None
-    message = error.get("message") or data.get("message")
-    suggestion = error.get("fallback_suggestion")
-    text = str(message) if message is not None else None
-    if text and suggestion:
-        text = f"{text} (suggestion: {suggestion})"
+        return _ErrorFields()
+    message = error.get("message") or data.get("message") or error.get("msg")
+    suggestion = error.get("suggestion") or error.get("fallback_suggestion")
     error_type = error.get("type")
     param = error.get("param")
-    return text, str(error_type) if error_type else None, error.get("code"), str(param) if param else None
+    code = error.get("code")
+    return _ErrorFields(
+        str(message) if message is not None else None,
+        str(error_type) if error_type else None,
+        code if _plain(code) else None,
+        str(param) if param else None,
+        str(suggestion) if suggestion else None,
+    )
+
+
+def _plain(value: Any) -> bool:
+    return isinstance(value, (str, int)) and not isinstance(value, bool)
 
 
 def _snippet(body: bytes, limit: int = 120) -> str:

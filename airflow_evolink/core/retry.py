@@ -1,7 +1,13 @@
-"""When a failed call is retried, how long to wait, and when a paid POST must not be sent again.
+"""When a failed call is sent again, and how long to wait first.
 
 One policy serves the ``requests`` path and the aiohttp path: :meth:`RetryPolicy.tenacity_kwargs`
 returns the same arguments for ``tenacity.Retrying`` and ``tenacity.AsyncRetrying``.
+
+A paid POST always carries an ``Idempotency-Key``, and Evolink's gateway keeps a ledger of them: the same
+key with the same body answers with the job the first send created, and creates nothing. So a paid POST
+whose answer was lost (a timeout, a dropped connection, a 5xx after the job may have been created) is sent
+again with the same key, like Evolink's own client does (evolink-cli services/api-client.js), within a
+smaller attempt budget than reads.
 """
 
 from __future__ import annotations
@@ -13,19 +19,18 @@ from typing import Any
 from tenacity import RetryCallState, retry_if_exception, stop_after_delay
 from tenacity.stop import stop_base
 
+from airflow_evolink.core.error_codes import IN_FLIGHT_CODES, UNAVAILABLE_CODES
 from airflow_evolink.core.errors import (
+    EvolinkAPIError,
     EvolinkConnectionError,
     EvolinkError,
     EvolinkRateLimitError,
     EvolinkResponseError,
-    EvolinkServerError,
 )
 from airflow_evolink.core.protocol import ApiCall
 
-# Statuses that show the server did not process the request, so even a paid POST may be sent again.
+# Statuses that the gateway answers before it dispatches a request (a rate limit, a busy service).
 NOT_PROCESSED_STATUSES = frozenset({429, 503})
-# Statuses worth retrying for a read: rate limits and server or gateway errors.
-RETRYABLE_READ_STATUSES = frozenset({429, 500, 502, 503, 504})
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +44,8 @@ class RetryPolicy:
     """
 
     max_attempts: int = 6
+    #: Sends of one paid POST (failures other than 429), all with the same Idempotency-Key.
+    paid_max_attempts: int = 4
     initial_wait: float = 1.0
     max_wait: float = 30.0
     max_retry_after: float = 120.0
@@ -56,12 +63,12 @@ class RetryPolicy:
         return asdict(self)
 
     def should_retry(self, call: ApiCall, exc: BaseException) -> bool:
-        """Reads retry any transient failure; a paid POST only one the server provably did not process."""
-        if call.paid:
-            return request_not_processed(exc)
-        if isinstance(exc, (EvolinkRateLimitError, EvolinkServerError)):
-            return exc.http_status in RETRYABLE_READ_STATUSES
-        return isinstance(exc, (EvolinkConnectionError, EvolinkResponseError))
+        """Send again after a transient failure: rate limits, 5xx, busy channels, network and body faults.
+
+        The same rule holds for a paid POST, because it is sent again with the same Idempotency-Key; a
+        4xx answer (bad input, no credits, a conflicting key) is final for reads and POSTs alike.
+        """
+        return isinstance(exc, EvolinkError) and exc.transient
 
     def wait_seconds(self, attempt: int, exc: BaseException | None) -> float:
         """Seconds to sleep before try number ``attempt + 1``."""
@@ -70,6 +77,9 @@ class RetryPolicy:
             return min(float(retry_after), self.max_retry_after) + random.uniform(0, self.jitter / 4)
         backoff = min(self.max_wait, self.initial_wait * (2 ** max(0, attempt - 1)))
         return min(self.max_wait, backoff + random.uniform(0, self.jitter))
+
+    def attempts_for(self, call: ApiCall) -> int:
+        return self.paid_max_attempts if call.paid else self.max_attempts
 
     def tenacity_kwargs(self, call: ApiCall, logger: Any = None) -> dict[str, Any]:
         """Arguments for ``tenacity.Retrying`` / ``AsyncRetrying`` that apply this policy to ``call``."""
@@ -83,21 +93,27 @@ class RetryPolicy:
                 return
             exc = state.outcome.exception() if state.outcome else None
             delay = state.next_action.sleep if state.next_action else 0.0
+            again = (
+                f"sending it again with the same Idempotency-Key {call.idempotency_key}"
+                if call.paid and call.idempotency_key
+                else "retrying"
+            )
             logger.warning(
-                "Evolink %s failed (%s) on attempt %d; retrying in %.1f s "
+                "Evolink %s failed (%s) on attempt %d; %s in %.1f s "
                 "(gives up after %d failures other than 429, or %.0f s)",
                 call.describe(),
                 exc,
                 state.attempt_number,
+                again,
                 delay,
-                self.max_attempts,
+                self.attempts_for(call),
                 self.max_elapsed,
             )
 
         return {
             "retry": retry_if_exception(lambda exc: self.should_retry(call, exc)),
             "wait": wait,
-            "stop": StopAfterCountedAttempts(self.max_attempts) | stop_after_delay(self.max_elapsed),
+            "stop": StopAfterCountedAttempts(self.attempts_for(call)) | stop_after_delay(self.max_elapsed),
             "before_sleep": before_sleep,
             "reraise": True,
         }
@@ -121,21 +137,24 @@ class StopAfterCountedAttempts(stop_base):
         return counted >= self.max_attempts
 
 
-def request_not_processed(exc: BaseException) -> bool:
-    """True only when the server cannot have acted on the request: 429, 503, or no bytes sent."""
-    if isinstance(exc, EvolinkConnectionError):
-        return not exc.sent
-    if isinstance(exc, (EvolinkRateLimitError, EvolinkServerError)):
-        return exc.http_status in NOT_PROCESSED_STATUSES
-    return False
-
-
 def outcome_unknown(call: ApiCall, exc: BaseException) -> bool:
-    """A paid POST failed in a way that leaves open whether the task was created (and billed)."""
+    """A paid POST failed in a way that leaves open whether the job was created (and billed).
+
+    Only a 4xx answer is a refusal of the request as such (gateway admission rejections such as
+    ``insufficient_quota`` are the documented ones); a rate limit or an unavailable channel comes before
+    dispatch too. A 5xx, a body without a task id, a timeout or a dropped connection after sending may
+    follow a created job.
+    """
     if not call.paid or not isinstance(exc, EvolinkError):
         return False
     if isinstance(exc, EvolinkConnectionError):
         return exc.sent
-    if isinstance(exc, EvolinkServerError):
-        return exc.http_status not in NOT_PROCESSED_STATUSES
-    return isinstance(exc, EvolinkResponseError)
+    if isinstance(exc, EvolinkResponseError):
+        return True
+    if isinstance(exc, EvolinkAPIError):
+        if exc.normalized_code in IN_FLIGHT_CODES:
+            return True
+        if exc.normalized_code in UNAVAILABLE_CODES or exc.http_status in NOT_PROCESSED_STATUSES:
+            return False
+        return exc.http_status >= 500
+    return False

@@ -11,7 +11,7 @@ import uuid
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from functools import cached_property
-from typing import Any
+from typing import Any, TypeVar
 
 import aiohttp
 import requests
@@ -36,10 +36,21 @@ from airflow_evolink.core.protocol import (
     submit_call,
 )
 from airflow_evolink.core.retry import RetryPolicy, outcome_unknown
-from airflow_evolink.core.task import EvolinkTask, parse_task
+from airflow_evolink.core.task import EvolinkTask, UnlistedStatusWarning, parse_task
 from airflow_evolink.hooks.async_transport import send_async, shared_session
 from airflow_evolink.hooks.connection import EvolinkConnectionConfig
 from airflow_evolink.hooks.sync_transport import send_sync
+
+_T = TypeVar("_T")
+
+
+def _as_is(data: Any) -> Any:
+    return data
+
+
+def new_idempotency_key() -> str:
+    """A fresh key for a submission made outside a task instance (53 characters of the key alphabet)."""
+    return f"airflow-evolink-{uuid.uuid4()}"
 
 
 class EvolinkHook(HttpHook):
@@ -103,8 +114,7 @@ class EvolinkHook(HttpHook):
             return False, str(exc)
         except Exception as exc:
             return False, f"{type(exc).__name__}: {exc}"
-        remaining = "unlimited" if credits.unlimited else f"{credits.remaining_credits:g}"
-        return True, f"Connected to Evolink; remaining credits: {remaining}"
+        return True, f"Connected to Evolink; {credits.describe()}"
 
     # ---- connection resolution ------------------------------------------------------------------------
     @cached_property
@@ -151,22 +161,27 @@ class EvolinkHook(HttpHook):
     ) -> EvolinkTask:
         """Start one paid video generation and return the new task.
 
-        ``request`` is validated first (a mapping of fields is accepted), so bad input raises
-        :class:`EvolinkValidationError` before anything is sent. The POST is retried only when the server
-        provably did not process it (429, 503, connection not established); any other failure raises
-        :class:`EvolinkOutcomeUnknownError` instead of paying twice.
+        ``request`` is validated first (a mapping of fields is accepted), and so is ``idempotency_key``
+        (16-96 characters of letters, digits and ``. _ -``), so bad input raises
+        :class:`EvolinkValidationError` before anything is sent. A send whose answer is lost (a timeout,
+        a dropped connection, a 5xx, a body without a task id) is repeated with the same key, which
+        Evolink answers with the job it created, if any; ``task.idempotency_replayed`` then says so. If
+        the outcome is still unknown after that, :class:`EvolinkOutcomeUnknownError` (retryable) names
+        the key.
         """
         video_request = request if isinstance(request, VideoRequest) else build_video_request(request)
-        call = submit_call(video_request, idempotency_key or f"airflow-evolink-{uuid.uuid4()}")
-        return parse_task(self._call(call))
+        call = submit_call(video_request, idempotency_key or new_idempotency_key())
+        task = self._call(call, parse_task)
+        self._log_submission(task, call)
+        return task
 
     def get_task(self, task_id: str) -> EvolinkTask:
         """Fetch a task's current state. Transient failures are retried."""
-        return parse_task(self._call(get_task_call(task_id)))
+        return self._call(get_task_call(task_id), parse_task)
 
     def get_credits(self) -> EvolinkCredits:
         """The account's remaining and used credits (free: starts no task)."""
-        return parse_credits(self._call(credits_call()))
+        return self._call(credits_call(), parse_credits)
 
     def wait_for_task(
         self,
@@ -178,13 +193,17 @@ class EvolinkHook(HttpHook):
     ) -> EvolinkTask:
         """Poll until the task reaches a terminal state and return it (whether it succeeded or not).
 
-        Raises :class:`EvolinkTimeoutError` when ``timeout`` seconds pass first.
+        Only ``completed``, ``failed`` and ``cancelled`` end the wait; a status the API does not document
+        is logged once as a warning and polled on. Raises :class:`EvolinkTimeoutError` when ``timeout``
+        seconds pass first.
         """
         schedule = schedule or PollSchedule()
         started = time.monotonic()
         started_wall = time.time()
+        unlisted = UnlistedStatusWarning(self.log)
         while True:
             task = self.get_task(task_id)
+            unlisted.check(task)
             if on_poll is not None:
                 on_poll(task)
             if task.is_terminal:
@@ -195,15 +214,29 @@ class EvolinkHook(HttpHook):
             delay = schedule.next_delay(task, elapsed_since_submit(task, time.time(), started_wall))
             self._sleep(min(delay, max(0.0, timeout - waited)))
 
-    def _call(self, call: ApiCall) -> Any:
+    def _call(self, call: ApiCall, parse: Callable[[Any], _T] = _as_is) -> _T:
+        """Send ``call`` with retries; ``parse`` runs inside them, so an unusable answer is retried too."""
         config = self.connection_config
         retrying = Retrying(sleep=self._sleep, **self.retry_policy.tenacity_kwargs(call, self.log))
         try:
-            return retrying(send_sync, self.session, config, call)
+            return retrying(lambda: parse(send_sync(self.session, config, call)))
         except EvolinkError as exc:
             if outcome_unknown(call, exc):
-                raise EvolinkOutcomeUnknownError(exc, idempotency_key=call.idempotency_key) from exc
+                raise EvolinkOutcomeUnknownError(
+                    exc,
+                    idempotency_key=call.idempotency_key,
+                    attempts=retrying.statistics.get("attempt_number"),
+                ) from exc
             raise
+
+    def _log_submission(self, task: EvolinkTask, call: ApiCall) -> None:
+        if task.idempotency_replayed:
+            self.log.info(
+                "Evolink answered from its Idempotency-Key ledger: task %s was created by an earlier send "
+                "with key %s; nothing new was created or paid",
+                task.id,
+                call.idempotency_key,
+            )
 
     # ---- async API (used by the trigger) --------------------------------------------------------------
     @asynccontextmanager
@@ -213,7 +246,7 @@ class EvolinkHook(HttpHook):
             yield session
 
     async def async_get_task(self, task_id: str, session: aiohttp.ClientSession | None = None) -> EvolinkTask:
-        return parse_task(await self._acall(get_task_call(task_id), session))
+        return await self._acall(get_task_call(task_id), session, parse_task)
 
     async def async_submit_video(
         self,
@@ -223,28 +256,44 @@ class EvolinkHook(HttpHook):
         session: aiohttp.ClientSession | None = None,
     ) -> EvolinkTask:
         video_request = request if isinstance(request, VideoRequest) else build_video_request(request)
-        call = submit_call(video_request, idempotency_key or f"airflow-evolink-{uuid.uuid4()}")
-        return parse_task(await self._acall(call, session))
+        call = submit_call(video_request, idempotency_key or new_idempotency_key())
+        task = await self._acall(call, session, parse_task)
+        self._log_submission(task, call)
+        return task
 
     async def async_get_credits(self, session: aiohttp.ClientSession | None = None) -> EvolinkCredits:
-        return parse_credits(await self._acall(credits_call(), session))
+        return await self._acall(credits_call(), session, parse_credits)
 
-    async def _acall(self, call: ApiCall, session: aiohttp.ClientSession | None) -> Any:
+    async def _acall(
+        self, call: ApiCall, session: aiohttp.ClientSession | None, parse: Callable[[Any], _T] = _as_is
+    ) -> _T:
         config = await self.aconnection_config()
         if session is None:
             async with self.async_session() as borrowed:
-                return await self._acall_with(call, borrowed, config)
-        return await self._acall_with(call, session, config)
+                return await self._acall_with(call, borrowed, config, parse)
+        return await self._acall_with(call, session, config, parse)
 
     async def _acall_with(
-        self, call: ApiCall, session: aiohttp.ClientSession, config: EvolinkConnectionConfig
-    ) -> Any:
+        self,
+        call: ApiCall,
+        session: aiohttp.ClientSession,
+        config: EvolinkConnectionConfig,
+        parse: Callable[[Any], _T],
+    ) -> _T:
         retrying = AsyncRetrying(**self.retry_policy.tenacity_kwargs(call, self.log))
+
+        async def attempt() -> _T:
+            return parse(await send_async(session, config, call))
+
         try:
-            return await retrying(send_async, session, config, call)
+            return await retrying(attempt)
         except EvolinkError as exc:
             if outcome_unknown(call, exc):
-                raise EvolinkOutcomeUnknownError(exc, idempotency_key=call.idempotency_key) from exc
+                raise EvolinkOutcomeUnknownError(
+                    exc,
+                    idempotency_key=call.idempotency_key,
+                    attempts=retrying.statistics.get("attempt_number"),
+                ) from exc
             raise
 
 

@@ -137,7 +137,7 @@ def test_api_key_never_in_repr_or_errors(clean_emulator, conn_env):
 
 def test_submit_get_and_wait(clean_emulator):
     hook = make_hook()
-    task = hook.submit_video(KLING, idempotency_key="key-happy")
+    task = hook.submit_video(KLING, idempotency_key="key-happy-000000000")
     assert task.id.startswith("task-unified-")
     assert task.status is TaskStatus.PENDING
     assert task.credits_reserved and task.credits_reserved > 0
@@ -271,7 +271,7 @@ def test_post_is_resent_when_provably_not_processed(clean_emulator, status):
 def test_post_is_never_resent_after_5xx(clean_emulator, status):
     clean_emulator.faults.http_status(status, method="POST", body="html", after_processing=True)
     with pytest.raises(EvolinkOutcomeUnknownError) as info:
-        make_hook().submit_video(KLING, idempotency_key="key-5xx")
+        make_hook().submit_video(KLING, idempotency_key="key-5xx-0000000000")
     assert posts(clean_emulator) == 1
     assert "not re-sent" in str(info.value) and "key-5xx" in str(info.value)
     assert not info.value.retryable

@@ -46,7 +46,9 @@ from tests.conftest import TEST_API_KEY, connection_json
 
 TASK_ID = "task-unified-1757169743-7cvnl5zw"
 GET = get_task_call(TASK_ID)
-POST = submit_call(build_video_request({"model": "kling-v3-text-to-video", "prompt": "x"}), "idem-1")
+POST = submit_call(
+    build_video_request({"model": "kling-v3-text-to-video", "prompt": "x"}), "idem-0001-0001-0001"
+)
 NO_WAIT = RetryPolicy(max_attempts=4, initial_wait=0.0, max_wait=0.0, jitter=0.0)
 
 

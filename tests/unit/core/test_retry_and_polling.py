@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import json
 import random
 import time
 from collections.abc import Callable, Iterable
@@ -21,11 +22,13 @@ from airflow_evolink.core.errors import (
 from airflow_evolink.core.models import build_video_request
 from airflow_evolink.core.polling import PollSchedule, elapsed_since_submit, projected_remaining
 from airflow_evolink.core.protocol import error_from_response, get_task_call, submit_call
-from airflow_evolink.core.retry import RetryPolicy, outcome_unknown, request_not_processed
+from airflow_evolink.core.retry import RetryPolicy, outcome_unknown
 from airflow_evolink.core.task import EvolinkTask, parse_task
 
 GET = get_task_call("task-unified-1757169743-7cvnl5zw")
-POST = submit_call(build_video_request({"model": "kling-v3-text-to-video", "prompt": "x"}), "idem-1")
+POST = submit_call(
+    build_video_request({"model": "kling-v3-text-to-video", "prompt": "x"}), "idem-0001-0001-0001"
+)
 FAST = RetryPolicy(max_attempts=5, initial_wait=1.0, max_wait=30.0, max_retry_after=120.0, jitter=0.0)
 
 
@@ -40,6 +43,10 @@ def not_sent() -> EvolinkConnectionError:
 
 def sent() -> EvolinkConnectionError:
     return EvolinkConnectionError("read timeout", sent=True)
+
+
+def coded(status: int, code: str) -> EvolinkError:
+    return error_from_response(status, {}, json.dumps({"error": {"code": code, "message": "x"}}).encode())
 
 
 def bad_body() -> EvolinkResponseError:
@@ -76,25 +83,31 @@ def test_get_does_not_retry_permanent_failures(exc):
 @pytest.mark.parametrize(
     ("exc", "retried", "unknown"),
     [
+        # Sent again with the same Idempotency-Key: the gateway's ledger answers with the job the
+        # first send created, if any.
         (http(429), True, False),
         (http(503), True, False),
         (not_sent(), True, False),
-        (http(500), False, True),
-        (http(502), False, True),
-        (http(504), False, True),
-        (sent(), False, True),
-        (bad_body(), False, True),
+        (http(500), True, True),
+        (http(502), True, True),
+        (http(504), True, True),
+        (sent(), True, True),
+        (bad_body(), True, True),
+        (coded(409, "paid_outcome_unknown"), True, True),
+        (coded(503, "model_unavailable"), True, False),
+        # Refusals of the request as such.
         (http(400), False, False),
         (http(401), False, False),
         (http(402), False, False),
         (http(404), False, False),
         (http(413), False, False),
+        (coded(402, "insufficient_quota"), False, False),
+        (coded(409, "idempotency_conflict"), False, False),
     ],
     ids=repr,
 )
 def test_paid_post_table(exc, retried, unknown):
     assert FAST.should_retry(POST, exc) is retried
-    assert request_not_processed(exc) is retried
     assert outcome_unknown(POST, exc) is unknown
 
 
@@ -209,17 +222,27 @@ def test_post_retried_when_not_processed(first):
 
 @pytest.mark.parametrize(
     "first",
-    [
-        lambda: http(500),
-        lambda: http(502),
-        lambda: http(504),
-        sent,
-        bad_body,
-        lambda: http(400),
-        lambda: http(402),
-    ],
+    [lambda: http(500), lambda: http(502), lambda: http(504), sent, bad_body],
 )
-def test_post_sent_once_when_it_may_have_been_processed(first):
+def test_post_resent_with_the_same_key_when_its_outcome_is_unknown(first):
+    script = Script([first(), first()])
+    result, sleeps = run(FAST, POST, script)
+    assert result == "ok"
+    assert script.calls == 3 and len(sleeps) == 2
+
+
+@pytest.mark.parametrize("first", [lambda: http(500), sent])
+def test_post_resends_are_bounded_by_paid_max_attempts(first):
+    script = Script([first() for _ in range(3 * FAST.paid_max_attempts)])
+    result, _ = run(FAST, POST, script)
+    assert isinstance(result, EvolinkError)
+    assert script.calls == FAST.paid_max_attempts < FAST.max_attempts
+
+
+@pytest.mark.parametrize(
+    "first", [lambda: http(400), lambda: http(402), lambda: coded(409, "idempotency_conflict")]
+)
+def test_post_refused_as_such_is_sent_once(first):
     error = first()
     script = Script([error])
     result, sleeps = run(FAST, POST, script)
@@ -227,11 +250,11 @@ def test_post_sent_once_when_it_may_have_been_processed(first):
     assert script.calls == 1 and sleeps == []
 
 
-def test_post_429_then_500_stops_at_the_500():
+def test_post_429_then_5xx_then_success():
     script = Script([http(429), http(500), http(503)])
     result, _ = run(FAST, POST, script)
-    assert isinstance(result, EvolinkError) and result.http_status == 500  # type: ignore[attr-defined]
-    assert script.calls == 2
+    assert result == "ok"
+    assert script.calls == 4
 
 
 def test_retry_after_is_used_by_tenacity():
