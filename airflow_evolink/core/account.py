@@ -1,4 +1,4 @@
-"""The account balance from GET /v1/credits."""
+"""The account balance from GET /v1/credits, and what a key can actually spend."""
 
 from __future__ import annotations
 
@@ -8,15 +8,65 @@ from pydantic import BaseModel, ConfigDict
 
 from airflow_evolink.core.errors import EvolinkResponseError
 
+#: The gateway's display rate (evolink-cli services/error-handler.js, CREDITS_PER_USD).
+CREDITS_PER_USD = 68
+
 
 class EvolinkCredits(BaseModel):
-    """Remaining and used credits of the API key (``token``), falling back to the user's totals."""
+    """The account's balance (``user``) and the key's own limit (``token``).
+
+    The account balance is what every key of the account spends; a key's figure is its own spending limit
+    and counts only when the key is not unlimited (evolink-cli ``tools/check-balance.js``). So the figure
+    that decides whether a request can be paid is :attr:`spendable_credits`.
+    """
 
     model_config = ConfigDict(frozen=True)
 
-    remaining_credits: float | None
-    used_credits: float | None
-    unlimited: bool = False
+    user_remaining_credits: float | None = None
+    user_used_credits: float | None = None
+    token_remaining_credits: float | None = None
+    token_used_credits: float | None = None
+    token_unlimited: bool = False
+
+    @property
+    def spendable_credits(self) -> float | None:
+        """The account balance, capped by the key's remaining limit when the key is limited."""
+        figures = [self.user_remaining_credits]
+        if not self.token_unlimited:
+            figures.append(self.token_remaining_credits)
+        known = [figure for figure in figures if figure is not None]
+        return min(known) if known else None
+
+    @property
+    def remaining_credits(self) -> float | None:
+        """Alias of :attr:`spendable_credits`, the figure earlier versions reported under this name."""
+        return self.spendable_credits
+
+    @property
+    def used_credits(self) -> float | None:
+        return self.user_used_credits if self.user_used_credits is not None else self.token_used_credits
+
+    @property
+    def unlimited(self) -> bool:
+        """Whether the key has no limit of its own (the account balance still applies)."""
+        return self.token_unlimited
+
+    def describe(self) -> str:
+        """Both figures for people: ``account 1,095.4 credits (~$16.11); this key: unlimited``."""
+        account = format_credits(self.user_remaining_credits)
+        if self.token_unlimited:
+            key = "unlimited"
+        else:
+            key = f"{format_credits(self.token_remaining_credits)} left of its own limit"
+        return f"account balance {account}; this key: {key}"
+
+
+def format_credits(value: float | None) -> str:
+    """Credits for people, with the dollar figure: ``1,095.4 credits (~$16.11)``."""
+    if value is None:
+        return "unknown"
+    text = f"{value:,.2f}".rstrip("0").rstrip(".")
+    return f"{text} credits (~${value / CREDITS_PER_USD:,.2f})"
 
 
 def parse_credits(data: Any) -> EvolinkCredits:
@@ -25,11 +75,12 @@ def parse_credits(data: Any) -> EvolinkCredits:
     inner = data["data"]
     token = inner.get("token") if isinstance(inner.get("token"), dict) else {}
     user = inner.get("user") if isinstance(inner.get("user"), dict) else {}
-    source = token if token.get("remaining_credits") is not None else user
     return EvolinkCredits(
-        remaining_credits=_number(source.get("remaining_credits")),
-        used_credits=_number(source.get("used_credits")),
-        unlimited=bool(token.get("unlimited_credits", False)),
+        user_remaining_credits=_number(user.get("remaining_credits")),
+        user_used_credits=_number(user.get("used_credits")),
+        token_remaining_credits=_number(token.get("remaining_credits")),
+        token_used_credits=_number(token.get("used_credits")),
+        token_unlimited=token.get("unlimited_credits") is True,
     )
 
 
@@ -37,6 +88,7 @@ def _number(value: Any) -> float | None:
     if isinstance(value, bool) or value is None:
         return None
     try:
-        return float(value)
+        number = float(value)
     except (TypeError, ValueError):
         return None
+    return number if number == number and abs(number) != float("inf") else None

@@ -346,7 +346,7 @@ def request_class_for(model: str) -> type[VideoRequest]:
     return PassThroughVideoRequest
 
 
-def build_video_request(fields: Mapping[str, Any]) -> VideoRequest:
+def build_video_request(fields: Mapping[str, Any], *, check_rules: bool = True) -> VideoRequest:
     """Validate ``fields`` against the model's family and return the request, or raise naming the field.
 
     Fields whose value is ``None`` are dropped first, so optional operator arguments left unset never
@@ -356,7 +356,7 @@ def build_video_request(fields: Mapping[str, Any]) -> VideoRequest:
     model = cleaned.get("model")
     if not isinstance(model, str) or not model.strip():
         raise EvolinkValidationError("model", "is required and must be a non-empty string", model)
-    cls = request_class_for(model)
+    cls = request_class_for(model) if check_rules else PassThroughVideoRequest
     try:
         request = cls.model_validate(cleaned)
     except ValidationError as exc:

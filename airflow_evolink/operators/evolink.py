@@ -10,9 +10,11 @@ from functools import cached_property
 from typing import Any
 
 from airflow_evolink.compat import AirflowFailException, BaseOperator, conf
+from airflow_evolink.core.account import format_credits
 from airflow_evolink.core.errors import EvolinkError, EvolinkNotFoundError, EvolinkValidationError
 from airflow_evolink.core.models import VideoRequest, build_video_request
 from airflow_evolink.core.polling import PollSchedule
+from airflow_evolink.core.protocol import check_idempotency_key
 from airflow_evolink.core.status import TaskStatus
 from airflow_evolink.core.task import EvolinkTask
 from airflow_evolink.hooks.evolink import EvolinkHook
@@ -28,6 +30,7 @@ from airflow_evolink.utils.failures import raise_airflow_error
 __all__ = ["EvolinkDownloadVideoOperator", "EvolinkSubmitVideoOperator", "idempotency_key_for"]
 
 DEFAULT_TIMEOUT = 2 * 60 * 60
+NOT_FOUND = "not_found"
 
 # The named request fields, in the order they are documented.
 REQUEST_FIELDS = (
@@ -54,9 +57,11 @@ class EvolinkSubmitVideoOperator(ResumableJobMixin, BaseOperator):
     ``estimated_time`` are pushed to XCom under their own keys and logged.
 
     The POST carries an ``Idempotency-Key`` derived from the task instance (DAG, task, run, map index),
-    so every try of one task instance presents the same key. A POST whose outcome is unknown (timeout,
-    connection dropped, 500/502/504 after sending) is never re-sent: the task fails without retries and
-    says so.
+    so every try of one task instance presents the same key, and Evolink's gateway answers a repeated key
+    with the job it already created instead of creating another. A POST whose answer is lost (timeout,
+    dropped connection, 5xx) is therefore sent again with the same key; a replayed answer is logged and
+    marked ``idempotency_replayed`` in XCom ``evolink_task``. If the outcome is still unknown, the task
+    fails with a retryable error naming the key: Airflow's next try presents the same key.
 
     With ``wait_for_completion=True`` the operator also waits for the video (in the triggerer when
     ``deferrable=True``) and pushes the result URLs under XCom key ``result_urls``.
@@ -67,8 +72,13 @@ class EvolinkSubmitVideoOperator(ResumableJobMixin, BaseOperator):
     :param image_urls: input images for the other families.
     :param extra: any other request field, passed through untouched.
     :param evolink_conn_id: the Airflow connection of type ``evolink``.
-    :param idempotency_key: override the derived key (templated).
-    :param min_credits: refuse to submit when the account has fewer remaining credits than this.
+    :param idempotency_key: override the derived key (templated; 16-96 characters of letters, digits
+        and ``. _ -``, as the gateway requires).
+    :param min_credits: refuse to submit when fewer credits than this can be spent: the account balance,
+        capped by the key's own limit when the key has one.
+    :param check_request: check the request against the provider's table of model rules before sending
+        (default). ``False`` sends the fields as given, for a model whose rules changed faster than the
+        provider; the API still rejects invalid input, for free.
     :param wait_for_completion: wait for the video before the task ends.
     :param deferrable: wait in the triggerer instead of a worker slot.
     :param poll_interval: seconds between polls while waiting; ``None`` adapts to progress.
@@ -110,6 +120,7 @@ class EvolinkSubmitVideoOperator(ResumableJobMixin, BaseOperator):
         evolink_conn_id: str = EvolinkHook.default_conn_name,
         idempotency_key: str | None = None,
         min_credits: float | None = None,
+        check_request: bool = True,
         wait_for_completion: bool = False,
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         poll_interval: float | None = None,
@@ -136,6 +147,7 @@ class EvolinkSubmitVideoOperator(ResumableJobMixin, BaseOperator):
         self.evolink_conn_id = evolink_conn_id
         self.idempotency_key = idempotency_key
         self.min_credits = min_credits
+        self.check_request = check_request
         self.wait_for_completion = wait_for_completion
         self.deferrable = deferrable
         self.poll_interval = poll_interval
@@ -144,6 +156,7 @@ class EvolinkSubmitVideoOperator(ResumableJobMixin, BaseOperator):
         self.download_checksum = download_checksum
         self._finished = False
         self._submitted: EvolinkTask | None = None
+        self._waited_for: str | None = None
 
     @cached_property
     def hook(self) -> EvolinkHook:
@@ -163,15 +176,20 @@ class EvolinkSubmitVideoOperator(ResumableJobMixin, BaseOperator):
         fields.update(
             {name: getattr(self, name) for name in REQUEST_FIELDS if getattr(self, name) is not None}
         )
-        return build_video_request(fields)
+        return build_video_request(fields, check_rules=self.check_request)
 
     def execute(self, context: Any) -> str:
         try:
             self._request = self.build_request()
+            if self.idempotency_key is not None:
+                check_idempotency_key(self.idempotency_key)
         except EvolinkValidationError as exc:
             raise AirflowFailException(str(exc)) from exc
         if self.wait_for_completion and not self.deferrable:
-            return str(self.execute_resumable(context))
+            result = self.execute_resumable(context)
+            # When it reconnects to an earlier try's job, Airflow's mixin (3.3) returns what
+            # poll_until_complete returns, which is None, instead of the job's result: the task id.
+            return str(result) if result is not None else str(self._waited_for)
         task = self._reuse_or_submit(context)
         if not self.wait_for_completion:
             return task.id
@@ -213,12 +231,13 @@ class EvolinkSubmitVideoOperator(ResumableJobMixin, BaseOperator):
         try:
             return self.hook.get_task(str(external_id)).raw_status
         except EvolinkNotFoundError:
-            return "not_found"
+            return NOT_FOUND
         except EvolinkError as exc:
             raise_airflow_error(exc)
 
     def is_job_active(self, status: str) -> bool:
-        return not TaskStatus.parse(status).is_terminal
+        # "not_found" (an expired or unknown id) is no live job: submit afresh rather than wait on it.
+        return status != NOT_FOUND and not TaskStatus.parse(status).is_terminal
 
     def is_job_succeeded(self, status: str) -> bool:
         return TaskStatus.parse(status).is_success
@@ -242,6 +261,7 @@ class EvolinkSubmitVideoOperator(ResumableJobMixin, BaseOperator):
             raise_airflow_error(exc)
         self._succeeded(context, finish_task(context, final), final.id)
         self._finished = True
+        self._waited_for = str(external_id)
 
     def get_job_result(self, external_id: Any, context: Any) -> str:
         if not self._finished:
@@ -291,11 +311,12 @@ class EvolinkSubmitVideoOperator(ResumableJobMixin, BaseOperator):
             credits = self.hook.get_credits()
         except EvolinkError as exc:
             raise_airflow_error(exc)
-        remaining = credits.remaining_credits
-        if not credits.unlimited and remaining is not None and remaining < self.min_credits:
+        spendable = credits.spendable_credits
+        if spendable is not None and spendable < self.min_credits:
             raise AirflowFailException(
-                f"Not submitting: the Evolink account has {remaining:g} credits left, "
-                f"below min_credits={self.min_credits:g}. Top up or lower min_credits."
+                f"Not submitting: {format_credits(spendable)} can be spent ({credits.describe()}), "
+                f"below min_credits={self.min_credits:g}. Top up, raise the key's limit, or lower "
+                "min_credits."
             )
 
     def _record_submission(self, context: Any, task: EvolinkTask) -> None:

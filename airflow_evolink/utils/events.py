@@ -17,8 +17,15 @@ EVENT_STATUSES = frozenset({"success", "failed", "timeout", "error"})
 def push_task(context: Any, task: EvolinkTask) -> None:
     """Push the whole task (it holds no secrets) and, once known, its result URLs."""
     context["ti"].xcom_push(key=xcom_keys.EVOLINK_TASK, value=task.to_xcom())
+    push_credits_used(context, task.credits_used)
     if task.results:
         push_link(context, EvolinkVideoLink, list(task.results))
+
+
+def push_credits_used(context: Any, credits_used: Any) -> None:
+    """Push what the task reports it cost (``usage.credits_used`` or ``usage.cost``), once it says."""
+    if isinstance(credits_used, (int, float)) and not isinstance(credits_used, bool):
+        context["ti"].xcom_push(key=xcom_keys.CREDITS_USED, value=credits_used)
 
 
 def finish_task(context: Any, task: EvolinkTask) -> list[str]:
@@ -43,6 +50,7 @@ def result_from_event(context: Any, event: dict[str, Any] | None, hook: EvolinkH
     task_data = event.get("task")
     if isinstance(task_data, dict):
         context["ti"].xcom_push(key=xcom_keys.EVOLINK_TASK, value=task_data)
+        push_credits_used(context, task_data.get("credits_used"))
     if status == "success":
         urls = [str(url) for url in event.get("result_urls") or []]
         push_link(context, EvolinkVideoLink, urls)
