@@ -288,6 +288,7 @@ def _happyhorse(**rules: Any) -> FamilyRules:
 
 _RULES: dict[str, FamilyRules] = {
     # Kling (spec). Quality 4k on v3 / o3 text- and image-to-video; not on the v3-turbo models.
+    # Its aspect ratios come from the doc page (kling-v3-image-to-video); the spec has no aspect field.
     "kling-v3-image-to-video": _kling(
         qualities=("720p", "1080p", "4k"),
         enums=_SOUND,
@@ -338,9 +339,9 @@ _RULES: dict[str, FamilyRules] = {
     # Seedance 2.5 (spec)
     "seedance-2.5-text-to-video": _seedance25(),
     "seedance-2.5-image-to-video": _seedance25(
-        aspect_ratios=("adaptive",),
+        aspect_ratios=("adaptive",),  # spec: "image-to-video only supports adaptive"
         images_min=1,
-        images_max=2,  # spec: "only supports adaptive"
+        images_max=2,
     ),
     "seedance-2.5-reference-to-video": _seedance25(
         images_max=30, url_lists=(("video_urls", 0, 10), ("audio_urls", 0, 10))

@@ -11,8 +11,8 @@ is loose the emulator accepts:
   (HappyHorse) are not checked.
 * A model the spec says "does not support" a field (e.g. text-to-video and `image_urls`) gets no 400 for
   it: the spec does not say the API refuses it.
-* Models the spec does not list (sora-2, veo3.1-fast, wan2.5 previews, Kling edit models...) get only the
-  generic checks, like an unknown model.
+* Models the spec does not list (sora-2, veo3.1-fast, wan2.5 previews...) and models whose inputs it
+  leaves open (kling-o3-video-edit, kling-custom-element) get only the generic checks.
 * Unknown model names pass through: only generic checks, duration default 5.
 """
 
@@ -151,6 +151,7 @@ def _loose(family: str, default_duration: int = 5) -> ModelRule:
 
 def _build_table() -> dict[str, ModelRule]:
     table: dict[str, ModelRule] = {
+        # Its aspect ratios come from the doc page (notes section 1.1); the spec lists no aspect field.
         "kling-v3-image-to-video": _kling(qualities=HD_4K, enums=SOUND, image_start_required=True),
         "kling-v3-text-to-video": _kling(qualities=HD_4K, enums=SOUND, frame_images=False),
         # Spec: o3 image-to-video requires only the prompt; a last frame still needs a first frame.
