@@ -1,8 +1,16 @@
 """Request models for POST /v1/videos/generations, one per model family.
 
-Each family declares its field types (pydantic) and its ranges (a :class:`FamilyRules`). A model the
-provider does not know passes through with its own fields untouched, so every Evolink video model works;
+Each model the provider knows has a row in ``_RULES``: the ranges Evolink documents for it, each with its
+source beside it. "spec 79a6b56a" is Evolink's own generated parameter file (repository
+``deeplearning-goethe/evolink-cli``, ``packages/cli/src/platform/core/src/data/model-params.generated.js``,
+docs snapshot 79a6b56a, built from the OpenAPI files of docs.evolink.ai); other sources are named where
+used. The rule is: never refuse what the API accepts. Only what a source states is refused; where the
+source is unsure (a limit counted in tokens, a value described only loosely) the request goes through and
+the API decides, which costs nothing when it refuses.
+
+A model without a row passes through with its own fields untouched, so every Evolink video model works;
 only the rules that hold for every model (``model`` present, ``callback_url`` safe) are checked for it.
+``build_video_request(fields, check_rules=False)`` turns every client-side rule off.
 """
 
 from __future__ import annotations
@@ -20,16 +28,26 @@ from airflow_evolink.core.urls import check_callback_url, check_http_url
 
 @dataclass(frozen=True)
 class FamilyRules:
-    """The documented ranges for one model (or a group of models) of a family."""
+    """The documented ranges of one model. A limit left empty is not checked."""
 
     duration_min: int | None = None
     duration_max: int | None = None
     duration_choices: tuple[int, ...] = ()
+    #: ``-1`` asks the model to choose the length itself.
+    duration_auto: bool = False
     qualities: tuple[str, ...] = ()
     aspect_ratios: tuple[str, ...] = ()
     prompt_max: int | None = None
     images_min: int = 0
     images_max: int | None = None
+    #: Other URL arrays and their item counts: (field, min, max or None).
+    url_lists: tuple[tuple[str, int, int | None], ...] = ()
+    #: Other string fields with a fixed set of values: (field, allowed values).
+    enums: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    #: Kling: the first frame ``image_start`` is required.
+    image_start_required: bool = False
+    #: Kling: a last frame ``image_end`` needs a first frame.
+    image_end_needs_start: bool = False
 
 
 class VideoRequest(BaseModel):
@@ -57,10 +75,11 @@ class VideoRequest(BaseModel):
 
     @classmethod
     def rules_for(cls, model: str) -> FamilyRules:
-        return FamilyRules()
+        """The documented ranges of ``model``; empty (nothing checked) for a model without a row."""
+        return _RULES.get(model.lower(), FamilyRules())
 
     def check_rules(self) -> None:
-        """Check the family's ranges. Raises :class:`EvolinkValidationError` naming the field and rule."""
+        """Check the model's ranges. Raises :class:`EvolinkValidationError` naming the field and rule."""
         rules = self.rules_for(self.model)
         model = self.model
         if rules.prompt_max is not None and self.prompt is not None and len(self.prompt) > rules.prompt_max:
@@ -70,24 +89,49 @@ class VideoRequest(BaseModel):
                 model=model,
             )
         if self.duration is not None:
-            if rules.duration_choices and self.duration not in rules.duration_choices:
-                allowed = ", ".join(str(d) for d in rules.duration_choices)
-                raise EvolinkValidationError(
-                    "duration", f"must be one of {allowed} seconds", self.duration, model=model
-                )
-            low, high = rules.duration_min, rules.duration_max
-            if (low is not None and self.duration < low) or (high is not None and self.duration > high):
-                raise EvolinkValidationError(
-                    "duration", f"must be an integer from {low} to {high} seconds", self.duration, model=model
-                )
+            _check_duration(self.duration, rules, model)
         _check_choice("quality", self.quality, rules.qualities, model)
         _check_choice("aspect_ratio", self.aspect_ratio, rules.aspect_ratios, model)
+        for field, allowed in rules.enums:
+            value = self._field(field)
+            if value is not None and not isinstance(value, str):
+                raise EvolinkValidationError(field, "must be a string", value, model=model)
+            _check_choice(field, value, allowed, model)
         if self.callback_url is not None:
             check_callback_url(self.callback_url, model=model)
 
     def payload(self) -> dict[str, Any]:
         """The JSON body to send: fields left as ``None`` are omitted so the API applies its defaults."""
         return self.model_dump(exclude_none=True)
+
+    def _field(self, name: str) -> Any:
+        """A declared field or an extra one, by name."""
+        if name in type(self).model_fields:
+            return getattr(self, name)
+        return (self.model_extra or {}).get(name)
+
+    def _check_url_lists(self, rules: FamilyRules) -> None:
+        lists = (("image_urls", rules.images_min, rules.images_max), *rules.url_lists)
+        for field, low, high in lists:
+            value = self._field(field)
+            if value is None:
+                if low > 0:
+                    raise EvolinkValidationError(
+                        field, f"needs at least {low} URL(s) for this model (has 0)", model=self.model
+                    )
+                continue
+            if not isinstance(value, list) or not all(isinstance(url, str) for url in value):
+                raise EvolinkValidationError(field, "must be a list of URL strings", value, model=self.model)
+            if len(value) < low:
+                raise EvolinkValidationError(
+                    field, f"needs at least {low} URL(s) for this model (has {len(value)})", model=self.model
+                )
+            if high is not None and len(value) > high:
+                raise EvolinkValidationError(
+                    field, f"takes at most {high} URL(s) for this model (has {len(value)})", model=self.model
+                )
+            for index, url in enumerate(value):
+                check_http_url(f"{field}[{index}]", url, model=self.model)
 
 
 class PassThroughVideoRequest(VideoRequest):
@@ -115,7 +159,7 @@ class PassThroughVideoRequest(VideoRequest):
 
 
 class KlingVideoRequest(VideoRequest):
-    """Kling takes single first/last frame URLs (``image_start``/``image_end``), not ``image_urls``."""
+    """Kling takes first/last frames as single URLs (``image_start``/``image_end``); o1 takes ``image_urls``."""
 
     family: ClassVar[str] = "kling"
 
@@ -131,26 +175,15 @@ class KlingVideoRequest(VideoRequest):
             return "on" if value else "off"
         return value
 
-    @classmethod
-    def rules_for(cls, model: str) -> FamilyRules:
-        return FamilyRules(
-            duration_min=3,
-            duration_max=15,
-            qualities=("720p", "1080p"),
-            aspect_ratios=("16:9", "9:16", "1:1"),
-            prompt_max=2500,
-        )
-
     def check_rules(self) -> None:
         super().check_rules()
+        rules = self.rules_for(self.model)
         model = self.model
-        name = model.lower()
-        image_to_video = "image-to-video" in name
-        if image_to_video and not self.image_start:
+        if rules.image_start_required and not self.image_start:
             raise EvolinkValidationError(
-                "image_start", "is required for Kling image-to-video (the first frame URL)", model=model
+                "image_start", "is required for this model (the first frame URL)", model=model
             )
-        if self.image_end and not self.image_start:
+        if rules.image_end_needs_start and self.image_end and not self.image_start:
             raise EvolinkValidationError(
                 "image_end", "requires image_start (a last frame needs a first frame)", model=model
             )
@@ -158,15 +191,7 @@ class KlingVideoRequest(VideoRequest):
             value = getattr(self, field)
             if value is not None:
                 check_http_url(field, value, model=model)
-        _check_choice("sound", self.sound, ("on", "off"), model)
-        if self.image_urls is not None and not (name.startswith("kling-o3") and image_to_video):
-            raise EvolinkValidationError(
-                "image_urls",
-                "is only taken by kling-o3 image-to-video (style references); pass image_start / image_end",
-                model=model,
-            )
-        for index, url in enumerate(self.image_urls or []):
-            check_http_url(f"image_urls[{index}]", url, model=model)
+        self._check_url_lists(rules)
 
 
 class ImageUrlsVideoRequest(VideoRequest):
@@ -176,84 +201,15 @@ class ImageUrlsVideoRequest(VideoRequest):
 
     def check_rules(self) -> None:
         super().check_rules()
-        rules = self.rules_for(self.model)
-        urls = self.image_urls or []
-        images_max = self._images_max(rules)
-        if len(urls) < rules.images_min:
-            raise EvolinkValidationError(
-                "image_urls",
-                f"needs at least {rules.images_min} image URL(s) for this model (has {len(urls)})",
-                model=self.model,
-            )
-        if images_max is not None and len(urls) > images_max:
-            raise EvolinkValidationError(
-                "image_urls",
-                f"takes at most {images_max} image URL(s) for this model (has {len(urls)})",
-                model=self.model,
-            )
-        for index, url in enumerate(urls):
-            check_http_url(f"image_urls[{index}]", url, model=self.model)
-
-    def _images_max(self, rules: FamilyRules) -> int | None:
-        return rules.images_max
-
-
-def _kind(model: str) -> str:
-    if "reference" in model or "-r2v" in model:
-        return "r2v"
-    if "image-to-video" in model or "i2v" in model:
-        return "i2v"
-    if "text-to-video" in model or "t2v" in model:
-        return "t2v"
-    return "any"
+        self._check_url_lists(self.rules_for(self.model))
 
 
 class SeedanceVideoRequest(ImageUrlsVideoRequest):
     family: ClassVar[str] = "seedance"
 
-    @classmethod
-    def rules_for(cls, model: str) -> FamilyRules:
-        if model.startswith("seedance-2.0"):
-            images = {"t2v": (0, 0), "i2v": (1, 2), "r2v": (0, 9)}.get(_kind(model), (0, 9))
-            standard = not model.startswith(("seedance-2.0-fast", "seedance-2.0-mini"))
-            return FamilyRules(
-                duration_min=4,
-                duration_max=15,
-                # 1080p is for the Standard models only.
-                qualities=("480p", "720p", "1080p") if standard else ("480p", "720p"),
-                aspect_ratios=("16:9", "9:16", "1:1", "4:3", "3:4", "21:9", "adaptive"),
-                images_min=images[0],
-                images_max=images[1],
-            )
-        if model.startswith("doubao-seedance-1.0-pro-fast"):
-            return FamilyRules(
-                duration_min=2, duration_max=12, qualities=("480p", "720p", "1080p"), images_max=1
-            )
-        return FamilyRules(images_max=2)
-
 
 class WanVideoRequest(ImageUrlsVideoRequest):
     family: ClassVar[str] = "wan"
-
-    @classmethod
-    def rules_for(cls, model: str) -> FamilyRules:
-        kind = _kind(model)
-        images = (1, 1) if kind == "i2v" else (0, None) if kind == "r2v" else (0, 0)
-        durations: tuple[int, ...] = ()
-        low = high = None
-        if model.startswith("wan2.6-image-to-video-flash"):
-            low, high = 2, 15
-        elif model.startswith("wan2.6-image-to-video"):
-            durations = (5, 10, 15)
-        return FamilyRules(
-            prompt_max=1500,
-            qualities=("720p", "1080p"),
-            duration_choices=durations,
-            duration_min=low,
-            duration_max=high,
-            images_min=images[0],
-            images_max=images[1],
-        )
 
 
 class VeoVideoRequest(ImageUrlsVideoRequest):
@@ -261,48 +217,17 @@ class VeoVideoRequest(ImageUrlsVideoRequest):
 
     generation_type: str | None = None
 
-    @classmethod
-    def rules_for(cls, model: str) -> FamilyRules:
-        return FamilyRules(duration_choices=(4, 6, 8), qualities=("720p", "1080p"), images_max=2)
-
-    def _images_max(self, rules: FamilyRules) -> int | None:
-        # REFERENCE mode takes up to three images.
-        return 3 if self.generation_type == "REFERENCE" else rules.images_max
-
 
 class SoraVideoRequest(ImageUrlsVideoRequest):
     family: ClassVar[str] = "sora"
-
-    @classmethod
-    def rules_for(cls, model: str) -> FamilyRules:
-        if model.startswith("sora-2-preview"):
-            return FamilyRules(
-                duration_choices=(4, 8, 12),
-                aspect_ratios=("16:9", "9:16", "1280x720", "720x1280"),
-                images_max=1,
-            )
-        if model in ("sora-2", "sora-2-pro"):
-            return FamilyRules(prompt_max=1000, aspect_ratios=("16:9", "9:16"), images_max=1)
-        return FamilyRules(images_max=1)
 
 
 class HailuoVideoRequest(ImageUrlsVideoRequest):
     family: ClassVar[str] = "hailuo"
 
-    @classmethod
-    def rules_for(cls, model: str) -> FamilyRules:
-        name = model.lower()
-        images = (0, 2) if "hailuo-02" in name else (1, 1) if name.endswith("-fast") else (0, 1)
-        return FamilyRules(
-            prompt_max=2000,
-            qualities=("512p", "768p", "1080p"),
-            duration_choices=(6, 10),
-            images_min=images[0],
-            images_max=images[1],
-        )
-
     def check_rules(self) -> None:
         super().check_rules()
+        # spec 79a6b56a MiniMax-Hailuo-*: "1080p: 6s only"
         if self.quality == "1080p" and self.duration not in (None, 6):
             raise EvolinkValidationError(
                 "duration", "must be 6 seconds when quality is 1080p", self.duration, model=self.model
@@ -312,56 +237,247 @@ class HailuoVideoRequest(ImageUrlsVideoRequest):
 class HappyHorseVideoRequest(ImageUrlsVideoRequest):
     family: ClassVar[str] = "happyhorse"
 
-    @classmethod
-    def rules_for(cls, model: str) -> FamilyRules:
-        images = {"t2v": (0, 0), "i2v": (1, 1), "r2v": (1, 9)}.get(_kind(model), (0, 9))
-        return FamilyRules(
-            duration_min=3,
-            duration_max=15,
-            qualities=("720p", "1080p"),
-            images_min=images[0],
-            images_max=images[1],
-        )
 
+# ---- the rule table ----------------------------------------------------------------------------------
+# Keys are lower-case model ids. "spec" below means spec 79a6b56a (see the module docstring). Prompt
+# limits the spec counts in tokens, or per language with truncation, are left to the API.
+
+_KLING_ASPECTS = ("16:9", "9:16", "1:1")
+_SOUND = (("sound", ("on", "off")),)
+_SEEDANCE_ASPECTS = ("16:9", "9:16", "1:1", "4:3", "3:4", "21:9", "adaptive")
+_WAN_ASPECTS = ("16:9", "9:16", "1:1", "4:3", "3:4")
+_HAPPYHORSE_ASPECTS = ("16:9", "9:16", "1:1", "4:3", "3:4", "4:5", "5:4", "9:21", "21:9")
+_HD = ("720p", "1080p")
+_SD_TO_HD = ("480p", "720p", "1080p")
+
+
+def _kling(**rules: Any) -> FamilyRules:
+    # spec kling-v3/o3 *-to-video: duration 3..15, prompt maxLength 2500, aspect 16:9 / 9:16 / 1:1
+    base: dict[str, Any] = {
+        "duration_min": 3,
+        "duration_max": 15,
+        "prompt_max": 2500,
+        "aspect_ratios": _KLING_ASPECTS,
+    }
+    return FamilyRules(**{**base, **rules})
+
+
+def _seedance20(qualities: tuple[str, ...], **rules: Any) -> FamilyRules:
+    # spec seedance-2.0-*: duration 4..15, aspect enum of seven
+    return FamilyRules(
+        duration_min=4, duration_max=15, qualities=qualities, aspect_ratios=_SEEDANCE_ASPECTS, **rules
+    )
+
+
+def _seedance25(**rules: Any) -> FamilyRules:
+    # spec seedance-2.5-*: duration 4..30 or -1 (automatic), quality 480p / 720p / 1080p
+    base: dict[str, Any] = {
+        "duration_min": 4,
+        "duration_max": 30,
+        "duration_auto": True,
+        "qualities": _SD_TO_HD,
+        "aspect_ratios": _SEEDANCE_ASPECTS,
+    }
+    return FamilyRules(**{**base, **rules})
+
+
+def _happyhorse(**rules: Any) -> FamilyRules:
+    # spec happyhorse-1.0/1.1-*: duration 3..15, quality 720p / 1080p
+    return FamilyRules(duration_min=3, duration_max=15, qualities=_HD, **rules)
+
+
+_RULES: dict[str, FamilyRules] = {
+    # Kling (spec). Quality 4k on v3 / o3 text- and image-to-video; not on the v3-turbo models.
+    # Its aspect ratios come from the doc page (kling-v3-image-to-video); the spec has no aspect field.
+    "kling-v3-image-to-video": _kling(
+        qualities=("720p", "1080p", "4k"),
+        enums=_SOUND,
+        image_start_required=True,  # spec: required ["image_start"]
+        image_end_needs_start=True,  # spec: "image_start must be provided when using last frame"
+    ),
+    "kling-v3-text-to-video": _kling(qualities=("720p", "1080p", "4k"), enums=_SOUND),
+    "kling-o3-image-to-video": _kling(
+        qualities=("720p", "1080p", "4k"),
+        enums=_SOUND,
+        image_end_needs_start=True,  # spec: "Last frame requires a first frame"
+    ),
+    "kling-o3-text-to-video": _kling(qualities=("720p", "1080p", "4k"), enums=_SOUND),
+    "kling-o3-reference-to-video": _kling(duration_max=10, qualities=_HD),  # spec: duration 3..10
+    # spec kling-o1-image-to-video: prompt 5000, image_urls 1..2 (required), duration 5 or 10, no quality
+    "kling-o1-image-to-video": FamilyRules(
+        duration_choices=(5, 10),
+        aspect_ratios=_KLING_ASPECTS,
+        prompt_max=5000,
+        images_min=1,
+        images_max=2,
+    ),
+    # spec kling-v3-turbo-*: quality 720p / 1080p ("4k not supported"), duration 3..15
+    "kling-v3-turbo-image-to-video": FamilyRules(
+        duration_min=3, duration_max=15, qualities=_HD, prompt_max=2500, image_start_required=True
+    ),
+    # spec: its 2500-character prompt limit is only "recommended", so it is not checked.
+    "kling-v3-turbo-text-to-video": FamilyRules(
+        duration_min=3, duration_max=15, qualities=_HD, aspect_ratios=_KLING_ASPECTS
+    ),
+    # Seedance 2.0 (spec): 4k on the standard models (the doc page lists 480p..1080p: the union is
+    # kept); fast and mini stop at 720p (1080p "coming soon"). Image-to-video 1..2 images, reference
+    # 0..9 images, 0..3 videos, 0..3 audio clips.
+    **{
+        f"seedance-2.0{variant}-{task}": _seedance20(
+            ("480p", "720p", "1080p", "4k") if variant == "" else ("480p", "720p"), **lists
+        )
+        for variant in ("", "-fast", "-mini")
+        for task, lists in (
+            ("text-to-video", {}),
+            ("image-to-video", {"images_min": 1, "images_max": 2}),
+            (
+                "reference-to-video",
+                {"images_max": 9, "url_lists": (("video_urls", 0, 3), ("audio_urls", 0, 3))},
+            ),
+        )
+    },
+    # Seedance 2.5 (spec)
+    "seedance-2.5-text-to-video": _seedance25(),
+    "seedance-2.5-image-to-video": _seedance25(
+        aspect_ratios=("adaptive",),  # spec: "image-to-video only supports adaptive"
+        images_min=1,
+        images_max=2,
+    ),
+    "seedance-2.5-reference-to-video": _seedance25(
+        images_max=30, url_lists=(("video_urls", 0, 10), ("audio_urls", 0, 10))
+    ),
+    # spec seedance-1.5-pro: duration 4..12, quality 480p..1080p, image_urls at most 2
+    "seedance-1.5-pro": FamilyRules(duration_min=4, duration_max=12, qualities=_SD_TO_HD, images_max=2),
+    # evolink-media-mcp video-api-params.md (/work/shared/evolink-api.md section 5): 2..12 s, 1 image
+    "doubao-seedance-1.0-pro-fast": FamilyRules(
+        duration_min=2, duration_max=12, qualities=_SD_TO_HD, images_max=1
+    ),
+    # Wan (spec). wan2.5 prompt limits are counted in tokens: not checked here.
+    "wan2.5-text-to-video": FamilyRules(
+        duration_choices=(5, 10), qualities=_SD_TO_HD, aspect_ratios=_WAN_ASPECTS
+    ),
+    "wan2.5-image-to-video": FamilyRules(
+        duration_choices=(5, 10), qualities=_SD_TO_HD, images_min=1, images_max=1
+    ),
+    "wan2.6-text-to-video": FamilyRules(
+        duration_min=2, duration_max=15, qualities=_HD, aspect_ratios=_WAN_ASPECTS, prompt_max=1500
+    ),
+    **{
+        model: FamilyRules(
+            duration_min=2, duration_max=15, qualities=_HD, prompt_max=1500, images_min=1, images_max=1
+        )
+        for model in ("wan2.6-image-to-video", "wan2.6-image-to-video-flash")
+    },
+    **{
+        # spec: video_urls required (at most 3), duration 2..10
+        model: FamilyRules(
+            duration_min=2,
+            duration_max=10,
+            qualities=_HD,
+            aspect_ratios=_WAN_ASPECTS,
+            prompt_max=1500,
+            url_lists=(("video_urls", 1, 3),),
+        )
+        for model in ("wan2.6-reference-video", "wan2.6-reference-video-flash")
+    },
+    **{
+        # spec (model-constraints.js): duration 2..30 or -1
+        f"wan3.0-{tier}{task}": FamilyRules(duration_min=2, duration_max=30, duration_auto=True)
+        for tier in ("", "prime-")
+        for task in ("text-to-video", "image-to-video", "reference-video")
+    },
+    # Veo (spec): duration 4 / 6 / 8, quality up to 4k, aspect auto / 16:9 / 9:16, at most 3 images.
+    **{
+        model: FamilyRules(
+            duration_choices=(4, 6, 8),
+            qualities=("720p", "1080p", "4k"),
+            aspect_ratios=("auto", "16:9", "9:16"),
+            images_max=3,
+            enums=(("generation_type", ("TEXT", "FIRST&LAST", "REFERENCE")),),
+        )
+        for model in ("veo-3.1-generate-preview", "veo-3.1-fast-generate-preview")
+    },
+    # Sora (spec)
+    "sora-2-preview": FamilyRules(
+        duration_choices=(4, 8, 12),
+        aspect_ratios=("1280x720", "720x1280", "16:9", "9:16"),
+        images_max=1,
+    ),
+    "sora-2-pro-preview": FamilyRules(
+        duration_choices=(4, 8, 12), qualities=_HD, aspect_ratios=("16:9", "9:16"), images_max=1
+    ),
+    # Hailuo (spec): prompt 2000 characters, duration 6 or 10; 512p only on Hailuo-02
+    "minimax-hailuo-02": FamilyRules(
+        duration_choices=(6, 10), qualities=("512p", "768p", "1080p"), prompt_max=2000, images_max=2
+    ),
+    "minimax-hailuo-2.3": FamilyRules(
+        duration_choices=(6, 10), qualities=("768p", "1080p"), prompt_max=2000, images_max=1
+    ),
+    "minimax-hailuo-2.3-fast": FamilyRules(
+        duration_choices=(6, 10),
+        qualities=("768p", "1080p"),
+        prompt_max=2000,
+        images_min=1,
+        images_max=1,
+    ),
+    # HappyHorse (spec): image-to-video exactly 1 image, reference 1..9
+    **{
+        f"happyhorse-{version}-{task}": _happyhorse(**rules)
+        for version in ("1.0", "1.1")
+        for task, rules in (
+            ("text-to-video", {"aspect_ratios": _HAPPYHORSE_ASPECTS}),
+            ("image-to-video", {"images_min": 1, "images_max": 1}),
+            ("reference-to-video", {"aspect_ratios": _HAPPYHORSE_ASPECTS, "images_min": 1, "images_max": 9}),
+        )
+    },
+    # spec happyhorse-1.0-video-edit: one video_urls item, at most 5 images, no duration
+    "happyhorse-1.0-video-edit": FamilyRules(qualities=_HD, images_max=5, url_lists=(("video_urls", 1, 1),)),
+}
 
 _FAMILIES: tuple[tuple[tuple[str, ...], type[VideoRequest]], ...] = (
-    (("kling-v3-", "kling-o3-", "kling-o1-"), KlingVideoRequest),
+    (("kling-",), KlingVideoRequest),
     (("seedance-", "doubao-seedance-"), SeedanceVideoRequest),
-    (("wan2.",), WanVideoRequest),
+    (("wan",), WanVideoRequest),
     (("veo",), VeoVideoRequest),
-    (("sora-2",), SoraVideoRequest),
+    (("sora-",), SoraVideoRequest),
     (("minimax-hailuo-",), HailuoVideoRequest),
     (("happyhorse-",), HappyHorseVideoRequest),
 )
 
 
 def request_class_for(model: str) -> type[VideoRequest]:
-    """The request model that knows the rules of ``model``; pass-through for models without a table."""
+    """The request model that knows the rules of ``model``; pass-through for models without a row."""
     name = model.lower()
-    for prefixes, cls in _FAMILIES:
-        if name.startswith(prefixes):
-            if cls is KlingVideoRequest and not ("image-to-video" in name or "text-to-video" in name):
-                return PassThroughVideoRequest
-            return cls
+    if name in _RULES:
+        for prefixes, cls in _FAMILIES:
+            if name.startswith(prefixes):
+                return cls
     return PassThroughVideoRequest
 
 
 def build_video_request(fields: Mapping[str, Any], *, check_rules: bool = True) -> VideoRequest:
-    """Validate ``fields`` against the model's family and return the request, or raise naming the field.
+    """Validate ``fields`` against the model's rules and return the request, or raise naming the field.
 
     Fields whose value is ``None`` are dropped first, so optional operator arguments left unset never
-    reach the API.
+    reach the API. With ``check_rules=False`` only the universal checks remain (``model`` is a non-empty
+    string, the body is JSON-serializable) and every field goes through untouched: for a model whose
+    rules changed faster than this provider.
     """
     cleaned = {key: value for key, value in fields.items() if value is not None}
     model = cleaned.get("model")
     if not isinstance(model, str) or not model.strip():
         raise EvolinkValidationError("model", "is required and must be a non-empty string", model)
-    cls = request_class_for(model) if check_rules else PassThroughVideoRequest
-    try:
-        request = cls.model_validate(cleaned)
-    except ValidationError as exc:
-        raise _first_error(exc, model) from None
-    request.check_rules()
+    request: VideoRequest
+    if check_rules:
+        cls = request_class_for(model)
+        try:
+            request = cls.model_validate(cleaned)
+        except ValidationError as exc:
+            raise _first_error(exc, model) from None
+        request.check_rules()
+    else:
+        # No validation at all: the fields are kept exactly as given (no coercion by a family class).
+        request = PassThroughVideoRequest.model_construct(**cleaned)
     try:
         json.dumps(request.payload())
     except (TypeError, ValueError) as exc:
@@ -369,6 +485,22 @@ def build_video_request(fields: Mapping[str, Any], *, check_rules: bool = True) 
             "request", f"every field must be JSON-serializable ({exc})", model=model
         ) from None
     return request
+
+
+def _check_duration(duration: int, rules: FamilyRules, model: str) -> None:
+    if rules.duration_auto and duration == -1:
+        return
+    auto = ", or -1 (automatic)" if rules.duration_auto else ""
+    if rules.duration_choices and duration not in rules.duration_choices:
+        allowed = ", ".join(str(d) for d in rules.duration_choices)
+        raise EvolinkValidationError(
+            "duration", f"must be one of {allowed} seconds{auto}", duration, model=model
+        )
+    low, high = rules.duration_min, rules.duration_max
+    if (low is not None and duration < low) or (high is not None and duration > high):
+        raise EvolinkValidationError(
+            "duration", f"must be an integer from {low} to {high} seconds{auto}", duration, model=model
+        )
 
 
 def _check_choice(field: str, value: str | None, allowed: tuple[str, ...], model: str) -> None:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from airflow_evolink.emulator.models import ModelRule, rule_for
+from airflow_evolink.emulator.models import AUTO, ModelRule, rule_for
 
 CALLBACK_URL_MAX = 2048
 
@@ -83,10 +83,12 @@ def _check_text(body: Mapping[str, Any], name: str, limit: int | None) -> None:
 
 
 def _describe(values: frozenset[int]) -> str:
+    auto = " or -1 (automatic)" if AUTO in values else ""
+    values = values - {AUTO}
     low, high = min(values), max(values)
     if len(values) == high - low + 1 and len(values) > 3:
-        return f"an integer from {low} to {high}"
-    return "one of " + ", ".join(str(v) for v in sorted(values))
+        return f"an integer from {low} to {high}{auto}"
+    return "one of " + ", ".join(str(v) for v in sorted(values)) + auto
 
 
 def _check_duration(body: Mapping[str, Any], rule: ModelRule, model: str) -> int:
@@ -96,11 +98,13 @@ def _check_duration(body: Mapping[str, Any], rule: ModelRule, model: str) -> int
     if isinstance(value, bool) or not isinstance(value, int):
         raise ValidationError("duration", f"duration must be an integer number of seconds, not {value!r}")
     if rule.durations is None:
-        if value < 1:
-            raise ValidationError("duration", "duration must be a positive integer")
+        # -1 ("pick the length") is a documented value for several families; never refuse it blindly.
+        if value < 1 and value != AUTO:
+            raise ValidationError("duration", "duration must be a positive integer, or -1 (automatic)")
     elif value not in rule.durations:
         raise ValidationError("duration", f"duration must be {_describe(rule.durations)} for {model}")
-    return value
+    # The job needs a length to bill and to report: an automatic one is the model's default.
+    return rule.default_duration if value == AUTO else value
 
 
 def _check_enum(body: Mapping[str, Any], name: str, allowed: frozenset[str] | None, model: str) -> None:
@@ -125,7 +129,7 @@ def _check_frame_images(body: Mapping[str, Any], rule: ModelRule, model: str) ->
 
 
 def _check_url_list(
-    body: Mapping[str, Any], name: str, limits: tuple[int, int], rule: ModelRule, model: str
+    body: Mapping[str, Any], name: str, limits: tuple[int, int | None], rule: ModelRule, model: str
 ) -> None:
     low, high = limits
     value = body.get(name)
@@ -141,14 +145,16 @@ def _check_url_list(
         else:
             hint = "use an image-to-video or reference model for images"
         raise ValidationError(name, f"{name} is not accepted by {model}; {hint}")
-    if not low <= len(value) <= high:
+    if len(value) < low or (high is not None and len(value) > high):
         raise ValidationError(name, f"{name} must hold {_count(low, high)} for {model} (got {len(value)})")
     for index, item in enumerate(value):
         if not is_http_url(item):
             raise ValidationError(name, f"{name}[{index}] must be an http(s) URL string")
 
 
-def _count(low: int, high: int) -> str:
+def _count(low: int, high: int | None) -> str:
+    if high is None:
+        return f"at least {low} item(s)"
     return f"exactly {low} item(s)" if low == high else f"{low} to {high} items"
 
 

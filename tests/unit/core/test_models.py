@@ -60,17 +60,24 @@ def accepts(fields: dict[str, Any]) -> dict[str, Any]:
         ("kling-v3-image-to-video", KlingVideoRequest),
         ("kling-o3-text-to-video", KlingVideoRequest),
         ("kling-o1-image-to-video", KlingVideoRequest),
-        ("kling-o3-reference-to-video", PassThroughVideoRequest),
+        ("kling-o3-reference-to-video", KlingVideoRequest),
+        ("kling-v3-turbo-image-to-video", KlingVideoRequest),
         ("kling-o3-video-edit", PassThroughVideoRequest),
         ("kling-custom-element", PassThroughVideoRequest),
+        ("kling-v9-image-to-video", PassThroughVideoRequest),
         ("seedance-2.0-image-to-video", SeedanceVideoRequest),
+        ("seedance-2.5-reference-to-video", SeedanceVideoRequest),
+        ("seedance-2.5-video-edit", PassThroughVideoRequest),
         ("doubao-seedance-1.0-pro-fast", SeedanceVideoRequest),
         ("seedance-1.5-pro", SeedanceVideoRequest),
         ("wan2.6-image-to-video", WanVideoRequest),
-        ("veo3.1-fast", VeoVideoRequest),
+        ("wan3.0-prime-reference-video", WanVideoRequest),
+        ("wan2.5-i2v-preview", PassThroughVideoRequest),
         ("veo-3.1-generate-preview", VeoVideoRequest),
-        ("sora-2", SoraVideoRequest),
+        ("veo3.1-fast", PassThroughVideoRequest),
         ("sora-2-preview", SoraVideoRequest),
+        ("sora-2-pro-preview", SoraVideoRequest),
+        ("sora-2", PassThroughVideoRequest),
         ("sora-character", PassThroughVideoRequest),
         ("MiniMax-Hailuo-2.3", HailuoVideoRequest),
         ("happyhorse-1.1-image-to-video", HappyHorseVideoRequest),
@@ -88,27 +95,59 @@ def test_model_is_required_and_a_non_empty_string(model):
     rejects(fields, "model", "required", "non-empty string")
 
 
-# ---- Kling -------------------------------------------------------------------------------------------
+# ---- the requests the API accepts that an older table refused ----------------------------------------
 
 
 @pytest.mark.parametrize(
-    "model", ["kling-v3-image-to-video", "kling-o1-image-to-video", "kling-o3-image-to-video"]
+    "fields",
+    [
+        # spec 79a6b56a: quality 4k on Kling v3 / o3 and the Veo 3.1 previews
+        {**KLING_I2V, "quality": "4k"},
+        {"model": "kling-o3-image-to-video", "prompt": "p", "image_start": IMG, "quality": "4k"},
+        {"model": "kling-o3-text-to-video", "prompt": "p", "quality": "4k"},
+        {"model": "veo-3.1-generate-preview", "prompt": "p", "quality": "4k"},
+        {"model": "veo-3.1-fast-generate-preview", "prompt": "p", "quality": "4k"},
+        # kling-o1 takes its frames in image_urls (1 or 2), duration 5 or 10, prompt up to 5000
+        {"model": "kling-o1-image-to-video", "prompt": "o" * 5000, "image_urls": [IMG], "duration": 10},
+        {"model": "kling-o1-image-to-video", "prompt": "p", "image_urls": [IMG, IMG2], "duration": 5},
+        # wan2.6 image-to-video and text-to-video: any integer 2..15
+        {"model": "wan2.6-image-to-video", "prompt": "p", "image_urls": [IMG], "duration": 7},
+        {"model": "wan2.6-text-to-video", "prompt": "p", "duration": 2},
+        # seedance-2.5 reference-to-video: up to 30 images, duration 4..30 or -1
+        {"model": "seedance-2.5-reference-to-video", "prompt": "p", "image_urls": images(30), "duration": -1},
+        {"model": "seedance-2.5-reference-to-video", "prompt": "p", "image_urls": images(3), "duration": 30},
+        # wan2.5 text-to-video: its 2000 limit is counted in tokens; 480p is documented
+        {"model": "wan2.5-text-to-video", "prompt": "w" * 1800, "quality": "480p"},
+    ],
 )
+def test_known_wrong_refusals_are_now_accepted_untouched(fields):
+    assert accepts(fields) == fields
+
+
+# ---- Kling -------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("model", ["kling-v3-image-to-video", "kling-v3-turbo-image-to-video"])
 @pytest.mark.parametrize("image_start", [None, ""])
-def test_kling_image_to_video_requires_image_start(model, image_start):
+def test_kling_v3_image_to_video_requires_image_start(model, image_start):
     error = rejects({"model": model, "image_start": image_start}, "image_start", "required", "first frame")
     assert error.model == model
     assert model in str(error)
+
+
+def test_kling_o3_image_to_video_does_not_require_image_start():
+    # spec 79a6b56a: only prompt is required; image_urls alone are style references.
+    fields = {"model": "kling-o3-image-to-video", "prompt": "p", "image_urls": [IMG]}
+    assert accepts(fields) == fields
 
 
 def test_kling_text_to_video_needs_no_image():
     assert accepts(KLING_T2V) == KLING_T2V
 
 
-@pytest.mark.parametrize("base", [KLING_T2V, {"model": "kling-v3-image-to-video"}])
-def test_kling_image_end_needs_image_start(base):
-    field = "image_end" if base is KLING_T2V else "image_start"
-    rejects({**base, "image_end": IMG2}, field, "image_start")
+def test_kling_image_end_needs_image_start():
+    rejects({"model": "kling-o3-image-to-video", "image_end": IMG2}, "image_end", "image_start")
+    rejects({"model": "kling-v3-image-to-video", "image_end": IMG2}, "image_start", "required")
 
 
 def test_kling_first_and_last_frame_accepted():
@@ -153,14 +192,27 @@ def test_kling_bad_aspect_ratio(aspect):
     rejects({**KLING_I2V, "aspect_ratio": aspect}, "aspect_ratio", "must be one of 16:9, 9:16, 1:1")
 
 
-@pytest.mark.parametrize("quality", ["720p", "1080p"])
+@pytest.mark.parametrize("quality", ["720p", "1080p", "4k"])
 def test_kling_qualities(quality):
     assert accepts({**KLING_I2V, "quality": quality})["quality"] == quality
 
 
-@pytest.mark.parametrize("quality", ["480p", "4k", "1080P", "pro", ""])
+@pytest.mark.parametrize("quality", ["480p", "8k", "4K", "1080P", "pro", ""])
 def test_kling_bad_quality(quality):
-    rejects({**KLING_I2V, "quality": quality}, "quality", "720p, 1080p")
+    rejects({**KLING_I2V, "quality": quality}, "quality", "720p, 1080p, 4k")
+
+
+@pytest.mark.parametrize("model", ["kling-v3-turbo-text-to-video", "kling-o3-reference-to-video"])
+def test_kling_turbo_and_reference_have_no_4k(model):
+    assert accepts({"model": model, "prompt": "p", "quality": "1080p"})
+    rejects({"model": model, "prompt": "p", "quality": "4k"}, "quality", "720p, 1080p")
+
+
+def test_kling_o3_reference_duration_3_to_10():
+    fields = {"model": "kling-o3-reference-to-video", "prompt": "p", "video_url": IMG, "duration": 10}
+    assert accepts(fields) == fields
+    rejects({**fields, "duration": 11}, "duration", "from 3 to 10")
+    rejects({**fields, "duration": 2}, "duration", "from 3 to 10")
 
 
 def test_kling_quality_wrong_type():
@@ -186,13 +238,28 @@ def test_kling_prompt_wrong_type():
     rejects({**KLING_I2V, "prompt": 42}, "prompt", "string")
 
 
-@pytest.mark.parametrize(
-    "model", ["kling-v3-image-to-video", "kling-v3-text-to-video", "kling-o1-image-to-video"]
-)
-def test_kling_image_urls_rejected_outside_o3(model):
-    rejects(
-        {"model": model, "image_start": IMG, "image_urls": [IMG2]}, "image_urls", "image_start / image_end"
-    )
+def test_kling_o1_image_urls_one_or_two():
+    base = {"model": "kling-o1-image-to-video", "prompt": "p"}
+    rejects(base, "image_urls", "at least 1")
+    rejects({**base, "image_urls": images(3)}, "image_urls", "at most 2", "has 3")
+    rejects({**base, "image_urls": [IMG, "ftp://x/y.png"]}, "image_urls[1]", "http")
+
+
+@pytest.mark.parametrize("duration", [3, 6, 15])
+def test_kling_o1_duration_5_or_10(duration):
+    fields = {"model": "kling-o1-image-to-video", "prompt": "p", "image_urls": [IMG], "duration": duration}
+    rejects(fields, "duration", "one of 5, 10")
+
+
+def test_kling_o1_prompt_limit_5000():
+    fields = {"model": "kling-o1-image-to-video", "image_urls": [IMG], "prompt": "o" * 5001}
+    rejects(fields, "prompt", "at most 5000")
+
+
+def test_kling_o1_quality_is_not_checked():
+    # The spec lists no quality for kling-o1; the API decides.
+    fields = {"model": "kling-o1-image-to-video", "prompt": "p", "image_urls": [IMG], "quality": "1080p"}
+    assert accepts(fields) == fields
 
 
 def test_kling_o3_takes_image_urls_as_style_references():
@@ -223,7 +290,7 @@ def test_kling_full_payload_is_exactly_the_fields():
         "image_end": IMG2,
         "duration": 10,
         "aspect_ratio": "9:16",
-        "quality": "1080p",
+        "quality": "4k",
         "sound": "on",
         "model_params": {"multi_shot": True, "watermark": None},
         "callback_url": "https://hooks.example.com/evolink?x=1",
@@ -239,7 +306,7 @@ def test_seedance2_duration_bounds(duration):
     assert accepts({"model": "seedance-2.0-text-to-video", "duration": duration})["duration"] == duration
 
 
-@pytest.mark.parametrize("duration", [3, 16])
+@pytest.mark.parametrize("duration", [-1, 3, 16])
 def test_seedance2_duration_out_of_range(duration):
     rejects({"model": "seedance-2.0-text-to-video", "duration": duration}, "duration", "from 4 to 15")
 
@@ -254,18 +321,20 @@ def test_seedance2_bad_aspect_ratio(aspect):
     rejects({"model": "seedance-2.0-text-to-video", "aspect_ratio": aspect}, "aspect_ratio", "adaptive")
 
 
-@pytest.mark.parametrize("quality", ["480p", "720p", "1080p"])
+@pytest.mark.parametrize("quality", ["480p", "720p", "1080p", "4k"])
 def test_seedance2_standard_qualities(quality):
+    # The doc page lists 480p..1080p, spec 79a6b56a adds 4k: the union is accepted.
     assert accepts({"model": "seedance-2.0-text-to-video", "quality": quality})["quality"] == quality
 
 
 def test_seedance2_bad_quality():
-    rejects({"model": "seedance-2.0-text-to-video", "quality": "4k"}, "quality", "480p, 720p, 1080p")
+    rejects({"model": "seedance-2.0-text-to-video", "quality": "2k"}, "quality", "480p, 720p, 1080p, 4k")
 
 
 @pytest.mark.parametrize("model", ["seedance-2.0-fast-text-to-video", "seedance-2.0-mini-image-to-video"])
-def test_seedance2_fast_and_mini_have_no_1080p(model):
-    fields = {"model": model, "quality": "1080p"}
+@pytest.mark.parametrize("quality", ["1080p", "4k"])
+def test_seedance2_fast_and_mini_stop_at_720p(model, quality):
+    fields = {"model": model, "quality": quality}
     if "image" in model:
         fields["image_urls"] = images(1)
     rejects(fields, "quality", "480p, 720p")
@@ -276,8 +345,10 @@ def test_seedance2_fast_and_mini_take_720p():
     assert accepts({"model": "seedance-2.0-mini-text-to-video", "quality": "480p"})["quality"] == "480p"
 
 
-def test_seedance2_text_to_video_takes_no_images():
-    rejects({"model": "seedance-2.0-text-to-video", "image_urls": images(1)}, "image_urls", "at most 0")
+def test_seedance2_text_to_video_images_left_to_the_api():
+    # The spec says text-to-video "does not support" images, not that they are refused.
+    fields = {"model": "seedance-2.0-text-to-video", "image_urls": images(1)}
+    assert accepts(fields) == fields
 
 
 @pytest.mark.parametrize("count", [1, 2])
@@ -311,7 +382,7 @@ def test_seedance2_reference_ten_images_rejected():
     rejects({"model": "seedance-2.0-reference-to-video", "image_urls": images(10)}, "image_urls", "at most 9")
 
 
-def test_seedance2_reference_passes_video_and_audio_urls_through():
+def test_seedance2_reference_video_and_audio_urls():
     fields = {
         "model": "seedance-2.0-reference-to-video",
         "video_urls": ["https://example.com/a.mp4"],
@@ -319,6 +390,37 @@ def test_seedance2_reference_passes_video_and_audio_urls_through():
         "generate_audio": False,
     }
     assert accepts(fields) == fields
+    rejects({**fields, "video_urls": images(4)}, "video_urls", "at most 3")
+    rejects({**fields, "audio_urls": "https://example.com/a.mp3"}, "audio_urls", "list of URL strings")
+
+
+@pytest.mark.parametrize("duration", [-1, 4, 5, 30])
+@pytest.mark.parametrize("model", ["seedance-2.5-text-to-video", "seedance-2.5-reference-to-video"])
+def test_seedance25_duration_4_to_30_or_auto(model, duration):
+    assert accepts({"model": model, "prompt": "p", "duration": duration})["duration"] == duration
+
+
+@pytest.mark.parametrize("duration", [-2, 0, 3, 31])
+def test_seedance25_duration_out_of_range(duration):
+    rejects(
+        {"model": "seedance-2.5-text-to-video", "duration": duration}, "duration", "from 4 to 30", "or -1"
+    )
+
+
+def test_seedance25_reference_counts():
+    base = {"model": "seedance-2.5-reference-to-video", "prompt": "p"}
+    rejects({**base, "image_urls": images(31)}, "image_urls", "at most 30")
+    assert accepts({**base, "video_urls": images(10), "audio_urls": images(10)})
+    rejects({**base, "video_urls": images(11)}, "video_urls", "at most 10")
+    rejects({**base, "audio_urls": images(11)}, "audio_urls", "at most 10")
+
+
+def test_seedance25_image_to_video_adaptive_only():
+    base = {"model": "seedance-2.5-image-to-video", "prompt": "p", "image_urls": images(2)}
+    assert accepts({**base, "aspect_ratio": "adaptive", "duration": -1})
+    rejects({**base, "aspect_ratio": "16:9"}, "aspect_ratio", "adaptive")
+    rejects({**base, "image_urls": images(3)}, "image_urls", "at most 2")
+    rejects({**base, "quality": "4k"}, "quality", "480p, 720p, 1080p")
 
 
 @pytest.mark.parametrize("duration", [2, 12])
@@ -337,8 +439,9 @@ def test_doubao_seedance_fast_one_image():
 
 
 def test_seedance_15_pro_first_and_last_frame():
-    assert accepts({"model": "seedance-1.5-pro", "image_urls": images(2)})
+    assert accepts({"model": "seedance-1.5-pro", "image_urls": images(2), "duration": 12})
     rejects({"model": "seedance-1.5-pro", "image_urls": images(3)}, "image_urls", "at most 2")
+    rejects({"model": "seedance-1.5-pro", "duration": 13}, "duration", "from 4 to 12")
 
 
 def test_image_urls_items_must_be_http_urls():
@@ -363,83 +466,124 @@ def test_image_urls_must_be_a_list_of_strings():
 # ---- Wan ---------------------------------------------------------------------------------------------
 
 
-def test_wan_prompt_limit():
+def test_wan26_prompt_limit():
     assert accepts({"model": "wan2.6-text-to-video", "prompt": "w" * 1500})
     rejects({"model": "wan2.6-text-to-video", "prompt": "w" * 1501}, "prompt", "at most 1500")
 
 
-@pytest.mark.parametrize("duration", [5, 10, 15])
-def test_wan26_image_to_video_durations(duration):
-    fields = {"model": "wan2.6-image-to-video", "image_urls": images(1), "duration": duration}
+@pytest.mark.parametrize("model", ["wan2.6-image-to-video", "wan2.6-image-to-video-flash"])
+@pytest.mark.parametrize("duration", [2, 5, 7, 11, 15])
+def test_wan26_image_to_video_durations(model, duration):
+    fields = {"model": model, "image_urls": images(1), "duration": duration}
     assert accepts(fields) == fields
 
 
-@pytest.mark.parametrize("duration", [4, 6, 12, 20])
-def test_wan26_image_to_video_bad_duration(duration):
-    rejects(
-        {"model": "wan2.6-image-to-video", "image_urls": images(1), "duration": duration},
-        "duration",
-        "one of 5, 10, 15",
-    )
-
-
-@pytest.mark.parametrize("duration", [2, 7, 15])
-def test_wan26_flash_duration_range(duration):
-    assert accepts({"model": "wan2.6-image-to-video-flash", "image_urls": images(1), "duration": duration})
-
-
+@pytest.mark.parametrize(
+    "model", ["wan2.6-image-to-video", "wan2.6-image-to-video-flash", "wan2.6-text-to-video"]
+)
 @pytest.mark.parametrize("duration", [1, 16])
-def test_wan26_flash_duration_out_of_range(duration):
-    rejects(
-        {"model": "wan2.6-image-to-video-flash", "image_urls": images(1), "duration": duration},
-        "duration",
-        "from 2 to 15",
-    )
+def test_wan26_duration_out_of_range(model, duration):
+    fields = {"model": model, "duration": duration}
+    if "image" in model:
+        fields["image_urls"] = images(1)
+    rejects(fields, "duration", "from 2 to 15")
 
 
-@pytest.mark.parametrize("model", ["wan2.6-image-to-video", "wan2.5-i2v-preview", "wan2.5-image-to-video"])
+@pytest.mark.parametrize(
+    "model", ["wan2.6-image-to-video", "wan2.6-image-to-video-flash", "wan2.5-image-to-video"]
+)
 @pytest.mark.parametrize(("count", "rule"), [(0, "at least 1"), (2, "at most 1")])
 def test_wan_image_to_video_exactly_one_image(model, count, rule):
     rejects({"model": model, "image_urls": images(count)}, "image_urls", rule)
 
 
-@pytest.mark.parametrize("model", ["wan2.6-text-to-video", "wan2.5-t2v-preview"])
-def test_wan_text_to_video_no_images(model):
-    rejects({"model": model, "image_urls": images(1)}, "image_urls", "at most 0")
+def test_wan_text_to_video_images_left_to_the_api():
+    fields = {"model": "wan2.6-text-to-video", "image_urls": images(1)}
+    assert accepts(fields) == fields
 
 
 @pytest.mark.parametrize("quality", ["480p", "4k"])
-def test_wan_quality(quality):
+def test_wan26_quality(quality):
     rejects({"model": "wan2.6-text-to-video", "quality": quality}, "quality", "720p, 1080p")
+
+
+def test_wan25_durations_and_quality():
+    assert accepts({"model": "wan2.5-text-to-video", "duration": 10, "quality": "1080p"})
+    rejects({"model": "wan2.5-text-to-video", "duration": 7}, "duration", "one of 5, 10")
+    rejects({"model": "wan2.5-text-to-video", "quality": "4k"}, "quality", "480p, 720p, 1080p")
+
+
+def test_wan25_prompt_counted_in_tokens_is_not_checked():
+    fields = {"model": "wan2.5-text-to-video", "prompt": "w" * 5000}
+    assert accepts(fields) == fields
+
+
+def test_wan_audio_url_is_a_top_level_field():
+    fields = {"model": "wan2.6-image-to-video", "image_urls": [IMG], "audio_url": "https://example.com/a.mp3"}
+    assert accepts(fields) == fields
+
+
+@pytest.mark.parametrize("model", ["wan2.6-reference-video", "wan2.6-reference-video-flash"])
+def test_wan26_reference_video_needs_videos_and_takes_2_to_10_seconds(model):
+    fields = {"model": model, "prompt": "p", "video_urls": ["https://example.com/a.mp4"], "duration": 10}
+    assert accepts(fields) == fields
+    rejects({"model": model, "prompt": "p"}, "video_urls", "at least 1")
+    rejects({**fields, "video_urls": images(4)}, "video_urls", "at most 3")
+    rejects({**fields, "duration": 11}, "duration", "from 2 to 10")
+
+
+@pytest.mark.parametrize(
+    "model",
+    [
+        f"wan3.0-{tier}{task}"
+        for tier in ("", "prime-")
+        for task in ("text-to-video", "image-to-video", "reference-video")
+    ],
+)
+def test_wan30_duration_2_to_30_or_auto(model):
+    for duration in (-1, 2, 30):
+        assert accepts({"model": model, "duration": duration})["duration"] == duration
+    rejects({"model": model, "duration": 31}, "duration", "from 2 to 30", "or -1")
+    rejects({"model": model, "duration": 1}, "duration", "from 2 to 30")
 
 
 # ---- Veo ---------------------------------------------------------------------------------------------
 
+VEO_PREVIEWS = ["veo-3.1-generate-preview", "veo-3.1-fast-generate-preview"]
 
+
+@pytest.mark.parametrize("model", VEO_PREVIEWS)
 @pytest.mark.parametrize("duration", [4, 6, 8])
-def test_veo_durations(duration):
-    assert accepts({"model": "veo3.1-fast", "duration": duration})["duration"] == duration
+def test_veo_preview_durations(model, duration):
+    assert accepts({"model": model, "duration": duration})["duration"] == duration
 
 
 @pytest.mark.parametrize("duration", [5, 7, 10, 3])
-def test_veo_bad_duration(duration):
-    rejects({"model": "veo3.1-fast", "duration": duration}, "duration", "one of 4, 6, 8")
+def test_veo_preview_bad_duration(duration):
+    rejects({"model": "veo-3.1-generate-preview", "duration": duration}, "duration", "one of 4, 6, 8")
 
 
-def test_veo_quality():
-    assert accepts({"model": "veo3", "quality": "1080p"})
-    rejects({"model": "veo3", "quality": "4k"}, "quality", "720p, 1080p")
+@pytest.mark.parametrize("model", VEO_PREVIEWS)
+def test_veo_preview_quality_and_aspect(model):
+    for quality in ("720p", "1080p", "4k"):
+        assert accepts({"model": model, "quality": quality})
+    for aspect in ("auto", "16:9", "9:16"):
+        assert accepts({"model": model, "aspect_ratio": aspect})
+    rejects({"model": model, "quality": "8k"}, "quality", "720p, 1080p, 4k")
+    rejects({"model": model, "aspect_ratio": "1:1"}, "aspect_ratio", "auto, 16:9, 9:16")
 
 
-def test_veo_at_most_two_images():
-    assert accepts({"model": "veo3.1-pro", "image_urls": images(2)})
-    rejects({"model": "veo3.1-pro", "image_urls": images(3)}, "image_urls", "at most 2")
-
-
-def test_veo_reference_mode_takes_three_images():
+def test_veo_preview_at_most_three_images():
     fields = {"model": "veo-3.1-generate-preview", "generation_type": "REFERENCE", "image_urls": images(3)}
     assert accepts(fields) == fields
+    assert accepts({"model": "veo-3.1-fast-generate-preview", "image_urls": images(3)})
     rejects({**fields, "image_urls": images(4)}, "image_urls", "at most 3")
+
+
+def test_veo_preview_generation_type():
+    for kind in ("TEXT", "FIRST&LAST", "REFERENCE"):
+        assert accepts({"model": "veo-3.1-generate-preview", "generation_type": kind})
+    rejects({"model": "veo-3.1-generate-preview", "generation_type": "text"}, "generation_type", "TEXT")
 
 
 def test_veo_extra_parameters_pass_through():
@@ -453,24 +597,24 @@ def test_veo_extra_parameters_pass_through():
     assert accepts(fields) == fields
 
 
+def test_veo_models_outside_the_spec_pass_through():
+    fields = {"model": "veo3.1-fast", "duration": 5, "quality": "4k", "image_urls": images(3)}
+    assert accepts(fields) == fields
+
+
 # ---- Sora --------------------------------------------------------------------------------------------
 
 
-def test_sora2_prompt_limit_and_aspects():
-    assert accepts({"model": "sora-2", "prompt": "s" * 1000, "aspect_ratio": "9:16"})
-    rejects({"model": "sora-2", "prompt": "s" * 1001}, "prompt", "at most 1000")
-    rejects({"model": "sora-2-pro", "aspect_ratio": "1:1"}, "aspect_ratio", "16:9, 9:16")
-
-
 def test_sora_one_image_at_most():
-    assert accepts({"model": "sora-2", "image_urls": images(1)})
-    rejects({"model": "sora-2", "image_urls": images(2)}, "image_urls", "at most 1")
-    rejects({"model": "sora-2-preview", "image_urls": images(2)}, "image_urls", "at most 1")
+    for model in ("sora-2-preview", "sora-2-pro-preview"):
+        assert accepts({"model": model, "image_urls": images(1)})
+        rejects({"model": model, "image_urls": images(2)}, "image_urls", "at most 1")
 
 
+@pytest.mark.parametrize("model", ["sora-2-preview", "sora-2-pro-preview"])
 @pytest.mark.parametrize("duration", [4, 8, 12])
-def test_sora_preview_durations(duration):
-    assert accepts({"model": "sora-2-preview", "duration": duration})
+def test_sora_preview_durations(model, duration):
+    assert accepts({"model": model, "duration": duration})
 
 
 @pytest.mark.parametrize("duration", [5, 10, 16])
@@ -487,6 +631,17 @@ def test_sora_preview_bad_aspect():
     rejects({"model": "sora-2-preview", "aspect_ratio": "1920x1080"}, "aspect_ratio", "1280x720")
 
 
+def test_sora_2_pro_preview_quality_and_aspect():
+    assert accepts({"model": "sora-2-pro-preview", "quality": "1080p", "aspect_ratio": "9:16"})
+    rejects({"model": "sora-2-pro-preview", "quality": "4k"}, "quality", "720p, 1080p")
+    rejects({"model": "sora-2-pro-preview", "aspect_ratio": "1280x720"}, "aspect_ratio", "16:9, 9:16")
+
+
+def test_sora_models_outside_the_spec_pass_through():
+    fields = {"model": "sora-2", "prompt": "s" * 3000, "aspect_ratio": "1:1", "image_urls": images(2)}
+    assert accepts(fields) == fields
+
+
 # ---- Hailuo ------------------------------------------------------------------------------------------
 
 
@@ -496,12 +651,19 @@ def test_hailuo_prompt_limit():
 
 
 @pytest.mark.parametrize("quality", ["512p", "768p", "1080p"])
-def test_hailuo_qualities(quality):
-    assert accepts({"model": "MiniMax-Hailuo-2.3", "quality": quality, "duration": 6})
+def test_hailuo_02_qualities(quality):
+    assert accepts({"model": "MiniMax-Hailuo-02", "quality": quality, "duration": 6})
+
+
+@pytest.mark.parametrize("model", ["MiniMax-Hailuo-2.3", "MiniMax-Hailuo-2.3-Fast"])
+def test_hailuo_23_has_no_512p(model):
+    fields = {"model": model, "image_urls": images(1)}
+    assert accepts({**fields, "quality": "768p", "duration": 10})
+    rejects({**fields, "quality": "512p"}, "quality", "768p, 1080p")
 
 
 def test_hailuo_bad_quality():
-    rejects({"model": "MiniMax-Hailuo-2.3", "quality": "720p"}, "quality", "512p, 768p, 1080p")
+    rejects({"model": "MiniMax-Hailuo-02", "quality": "720p"}, "quality", "512p, 768p, 1080p")
 
 
 @pytest.mark.parametrize("duration", [5, 8, 15])
@@ -545,15 +707,72 @@ def test_happyhorse_quality():
     rejects({"model": "happyhorse-1.1-text-to-video", "quality": "480p"}, "quality", "720p, 1080p")
 
 
-def test_happyhorse_image_counts():
-    rejects({"model": "happyhorse-1.1-text-to-video", "image_urls": images(1)}, "image_urls", "at most 0")
-    assert accepts({"model": "happyhorse-1.1-image-to-video", "image_urls": images(1)})
-    rejects({"model": "happyhorse-1.1-image-to-video"}, "image_urls", "at least 1")
-    assert accepts({"model": "happyhorse-1.1-reference-to-video", "image_urls": images(9)})
-    rejects(
-        {"model": "happyhorse-1.1-reference-to-video", "image_urls": images(10)}, "image_urls", "at most 9"
-    )
-    rejects({"model": "happyhorse-1.0-reference-to-video", "image_urls": []}, "image_urls", "at least 1")
+def test_happyhorse_aspect_ratios():
+    for aspect in ("4:5", "9:21", "21:9"):
+        assert accepts({"model": "happyhorse-1.0-text-to-video", "aspect_ratio": aspect})
+    rejects({"model": "happyhorse-1.0-text-to-video", "aspect_ratio": "2:1"}, "aspect_ratio", "16:9")
+
+
+@pytest.mark.parametrize("version", ["1.0", "1.1"])
+def test_happyhorse_image_counts(version):
+    i2v, r2v = f"happyhorse-{version}-image-to-video", f"happyhorse-{version}-reference-to-video"
+    assert accepts({"model": i2v, "image_urls": images(1)})
+    rejects({"model": i2v}, "image_urls", "at least 1")
+    rejects({"model": i2v, "image_urls": images(2)}, "image_urls", "at most 1")
+    assert accepts({"model": r2v, "image_urls": images(9)})
+    rejects({"model": r2v, "image_urls": images(10)}, "image_urls", "at most 9")
+    rejects({"model": r2v, "image_urls": []}, "image_urls", "at least 1")
+
+
+def test_happyhorse_video_edit():
+    fields = {
+        "model": "happyhorse-1.0-video-edit",
+        "prompt": "p",
+        "video_urls": [IMG],
+        "image_urls": images(5),
+    }
+    assert accepts(fields) == fields
+    rejects({**fields, "video_urls": [IMG, IMG2]}, "video_urls", "at most 1")
+    rejects({**fields, "image_urls": images(6)}, "image_urls", "at most 5")
+
+
+# ---- check_rules=False ---------------------------------------------------------------------------------
+
+
+def test_check_rules_false_sends_an_otherwise_refused_body_untouched():
+    fields = {
+        "model": "kling-v3-image-to-video",  # image_start missing: refused with the rules on
+        "duration": "5",  # a family class would coerce this to 5
+        "quality": "16k",
+        "sound": True,  # a family class would map this to "on"
+        "image_urls": ["not a url", 3],
+        "callback_url": "http://localhost/cb",
+        "model_params": ["odd"],
+        "dropped": None,
+    }
+    with pytest.raises(EvolinkValidationError):
+        build_video_request(fields)
+    request = build_video_request(fields, check_rules=False)
+    assert isinstance(request, PassThroughVideoRequest)
+    expected = {key: value for key, value in fields.items() if value is not None}
+    payload = request.payload()
+    assert payload == expected
+    assert type(payload["duration"]) is str and payload["sound"] is True
+
+
+@pytest.mark.parametrize("model", [None, "", 5])
+def test_check_rules_false_still_needs_a_model(model):
+    fields = {} if model is None else {"model": model}
+    with pytest.raises(EvolinkValidationError) as info:
+        build_video_request(fields, check_rules=False)
+    assert info.value.field == "model"
+
+
+def test_check_rules_false_still_needs_json():
+    with pytest.raises(EvolinkValidationError) as info:
+        build_video_request({"model": "kling-v3-text-to-video", "extra": object()}, check_rules=False)
+    assert info.value.field == "request"
+    assert "JSON-serializable" in str(info.value)
 
 
 # ---- fields every model shares -----------------------------------------------------------------------

@@ -35,9 +35,10 @@ class Spec:
     qualities: tuple[str, ...] | None = None
     aspects: tuple[str, ...] | None = None
     prompt_max: int | None = None
-    images: tuple[int, int] | None = (0, 0)  # (min, max) of image_urls; None for Kling frame fields
-    frames_required: bool = False  # Kling image-to-video: image_start required
-    kling_image_urls: bool = False  # Kling o3 image-to-video also takes image_urls
+    # (min, max) of image_urls, max None when not checked; None for Kling frame fields
+    images: tuple[int, int | None] | None = (0, None)
+    frames_required: bool = False  # Kling v3 image-to-video: image_start required
+    end_needs_start: bool = False  # Kling v3 / o3 image-to-video: image_end needs image_start
     hailuo: bool = False  # 1080p only with 6 s
 
     @property
@@ -50,62 +51,68 @@ def span(low: int, high: int) -> tuple[int, ...]:
 
 
 HD = ("720p", "1080p")
+HD_4K = ("720p", "1080p", "4k")
+SD_TO_HD = ("480p", "720p", "1080p")
 KLING_ASPECTS = ("16:9", "9:16", "1:1")
 SEEDANCE2_ASPECTS = ("16:9", "9:16", "1:1", "4:3", "3:4", "21:9", "adaptive")
+WAN_ASPECTS = ("16:9", "9:16", "1:1", "4:3", "3:4")
+HAPPYHORSE_ASPECTS = ("16:9", "9:16", "1:1", "4:3", "3:4", "4:5", "5:4", "9:21", "21:9")
 
 
-def _kling(model: str, *, required: bool, image_urls: bool = False) -> Spec:
-    return Spec(model, span(3, 15), HD, KLING_ASPECTS, 2500, None, required, image_urls)
+def _kling(model: str, *, required: bool = False, end_needs_start: bool = False) -> Spec:
+    return Spec(model, span(3, 15), HD_4K, KLING_ASPECTS, 2500, None, required, end_needs_start)
 
 
-def _seedance2(model: str, images: tuple[int, int]) -> Spec:
-    # 1080p is Standard-only (checked in test_models.py).
-    qualities = ("480p", "720p") if "-fast-" in model or "-mini-" in model else ("480p", "720p", "1080p")
+def _seedance2(model: str, images: tuple[int, int | None]) -> Spec:
+    # 4k is Standard-only; fast and mini stop at 720p (checked in test_models.py).
+    fast = "-fast-" in model or "-mini-" in model
+    qualities = ("480p", "720p") if fast else ("480p", "720p", "1080p", "4k")
     return Spec(model, span(4, 15), qualities, SEEDANCE2_ASPECTS, None, images)
 
 
 FAMILIES: dict[str, list[Spec]] = {
     "kling": [
-        _kling("kling-v3-image-to-video", required=True),
-        _kling("kling-o1-image-to-video", required=True),
-        _kling("kling-o3-image-to-video", required=True, image_urls=True),
-        _kling("kling-v3-text-to-video", required=False),
-        _kling("kling-o3-text-to-video", required=False),
+        _kling("kling-v3-image-to-video", required=True, end_needs_start=True),
+        _kling("kling-o3-image-to-video", end_needs_start=True),
+        _kling("kling-v3-text-to-video"),
+        _kling("kling-o3-text-to-video"),
+        Spec("kling-o1-image-to-video", (5, 10), None, KLING_ASPECTS, 5000, (1, 2)),
     ],
     "seedance": [
-        _seedance2("seedance-2.0-text-to-video", (0, 0)),
+        _seedance2("seedance-2.0-text-to-video", (0, None)),
         _seedance2("seedance-2.0-fast-image-to-video", (1, 2)),
         _seedance2("seedance-2.0-mini-reference-to-video", (0, 9)),
         _seedance2("seedance-2.0-image-to-video", (1, 2)),
-        Spec("doubao-seedance-1.0-pro-fast", span(2, 12), ("480p", "720p", "1080p"), None, None, (0, 1)),
+        Spec(
+            "seedance-2.5-reference-to-video", (-1, *span(4, 30)), SD_TO_HD, SEEDANCE2_ASPECTS, None, (0, 30)
+        ),
+        Spec("doubao-seedance-1.0-pro-fast", span(2, 12), SD_TO_HD, None, None, (0, 1)),
     ],
     "wan": [
-        Spec("wan2.6-image-to-video", (5, 10, 15), HD, None, 1500, (1, 1)),
+        Spec("wan2.6-image-to-video", span(2, 15), HD, None, 1500, (1, 1)),
         Spec("wan2.6-image-to-video-flash", span(2, 15), HD, None, 1500, (1, 1)),
-        Spec("wan2.5-i2v-preview", None, HD, None, 1500, (1, 1)),
-        Spec("wan2.6-text-to-video", None, HD, None, 1500, (0, 0)),
-        Spec("wan2.5-t2v-preview", None, HD, None, 1500, (0, 0)),
+        Spec("wan2.5-image-to-video", (5, 10), SD_TO_HD, None, None, (1, 1)),
+        Spec("wan2.6-text-to-video", span(2, 15), HD, WAN_ASPECTS, 1500, (0, None)),
+        Spec("wan2.5-text-to-video", (5, 10), SD_TO_HD, WAN_ASPECTS, None, (0, None)),
     ],
     "veo": [
-        Spec("veo3.1-fast", (4, 6, 8), HD, None, None, (0, 2)),
-        Spec("veo3", (4, 6, 8), HD, None, None, (0, 2)),
-        Spec("veo-3.1-generate-preview", (4, 6, 8), HD, None, None, (0, 2)),
+        Spec("veo-3.1-generate-preview", (4, 6, 8), HD_4K, ("auto", "16:9", "9:16"), None, (0, 3)),
+        Spec("veo-3.1-fast-generate-preview", (4, 6, 8), HD_4K, ("auto", "16:9", "9:16"), None, (0, 3)),
     ],
     "sora": [
-        Spec("sora-2", None, None, ("16:9", "9:16"), 1000, (0, 1)),
-        Spec("sora-2-pro", None, None, ("16:9", "9:16"), 1000, (0, 1)),
         Spec("sora-2-preview", (4, 8, 12), None, ("16:9", "9:16", "1280x720", "720x1280"), None, (0, 1)),
+        Spec("sora-2-pro-preview", (4, 8, 12), HD, ("16:9", "9:16"), None, (0, 1)),
     ],
     "hailuo": [
-        Spec("MiniMax-Hailuo-2.3", (6, 10), ("512p", "768p", "1080p"), None, 2000, (0, 1), hailuo=True),
+        Spec("MiniMax-Hailuo-2.3", (6, 10), ("768p", "1080p"), None, 2000, (0, 1), hailuo=True),
         Spec("MiniMax-Hailuo-02", (6, 10), ("512p", "768p", "1080p"), None, 2000, (0, 2), hailuo=True),
-        Spec("MiniMax-Hailuo-2.3-Fast", (6, 10), ("512p", "768p", "1080p"), None, 2000, (1, 1), hailuo=True),
+        Spec("MiniMax-Hailuo-2.3-Fast", (6, 10), ("768p", "1080p"), None, 2000, (1, 1), hailuo=True),
     ],
     "happyhorse": [
-        Spec("happyhorse-1.1-text-to-video", span(3, 15), HD, None, None, (0, 0)),
+        Spec("happyhorse-1.1-text-to-video", span(3, 15), HD, HAPPYHORSE_ASPECTS, None, (0, None)),
         Spec("happyhorse-1.1-image-to-video", span(3, 15), HD, None, None, (1, 1)),
-        Spec("happyhorse-1.1-reference-to-video", span(3, 15), HD, None, None, (1, 9)),
-        Spec("happyhorse-1.0-text-to-video", span(3, 15), HD, None, None, (0, 0)),
+        Spec("happyhorse-1.1-reference-to-video", span(3, 15), HD, HAPPYHORSE_ASPECTS, None, (1, 9)),
+        Spec("happyhorse-1.0-image-to-video", span(3, 15), HD, None, None, (1, 1)),
     ],
 }
 ALL_SPECS = [spec for specs in FAMILIES.values() for spec in specs]
@@ -218,15 +225,14 @@ def valid_fields(draw: st.DrawFn, spec: Spec) -> dict[str, Any]:
         _put(fields, "image_start", start)
         if start not in (None, ABSENT):
             _put(fields, "image_end", _optional(draw, image_urls_valid))
-        if spec.kling_image_urls:
-            _put(fields, "image_urls", _optional(draw, st.lists(image_urls_valid, max_size=3)))
+        _put(fields, "image_urls", _optional(draw, st.lists(image_urls_valid, max_size=3)))
         _put(fields, "sound", _optional(draw, st.sampled_from(["on", "off"])))
     else:
         low, high = spec.images  # type: ignore[misc]
         if low > 0:
             fields["image_urls"] = draw(st.lists(image_urls_valid, min_size=low, max_size=high))
-        elif high > 0:
-            _put(fields, "image_urls", _optional(draw, st.lists(image_urls_valid, max_size=high)))
+        elif high is None or high > 0:
+            _put(fields, "image_urls", _optional(draw, st.lists(image_urls_valid, max_size=high or 3)))
     return fields
 
 
@@ -248,15 +254,18 @@ def invalid_fields(draw: st.DrawFn, spec: Spec) -> tuple[dict[str, Any], str]:
     if spec.prompt_max is not None:
         mutations.append("prompt_long")
     if spec.kling:
-        mutations += ["frame_url", "sound", "image_end_alone" if not spec.frames_required else "no_start"]
-        if not spec.kling_image_urls:
-            mutations.append("kling_image_urls")
+        mutations += ["frame_url", "sound"]
+        if spec.frames_required:
+            mutations.append("no_start")
+        elif spec.end_needs_start:
+            mutations.append("image_end_alone")
     else:
         low, high = spec.images  # type: ignore[misc]
-        mutations.append("too_many_images")
+        if high is not None:
+            mutations.append("too_many_images")
         if low > 0:
             mutations.append("too_few_images")
-        if high > 0:
+        if high is None or high > 0:
             mutations.append("bad_image_url")
     if spec.hailuo:
         mutations.append("hailuo_1080p")
@@ -326,9 +335,6 @@ def invalid_fields(draw: st.DrawFn, spec: Spec) -> tuple[dict[str, Any], str]:
         fields.pop("image_start", None)
         fields["image_end"] = draw(image_urls_valid)
         return fields, "image_end"
-    if mutation == "kling_image_urls":
-        fields["image_urls"] = draw(st.lists(image_urls_valid, min_size=1, max_size=3))
-        return fields, "image_urls"
     if mutation == "too_many_images":
         high = spec.images[1]  # type: ignore[index]
         fields["image_urls"] = draw(st.lists(image_urls_valid, min_size=high + 1, max_size=high + 3))
@@ -339,7 +345,7 @@ def invalid_fields(draw: st.DrawFn, spec: Spec) -> tuple[dict[str, Any], str]:
         return fields, "image_urls"
     if mutation == "bad_image_url":
         low, high = spec.images  # type: ignore[misc]
-        urls = draw(st.lists(image_urls_valid, min_size=max(low, 1), max_size=high))
+        urls = draw(st.lists(image_urls_valid, min_size=max(low, 1), max_size=high or 3))
         index = draw(st.integers(0, len(urls) - 1))
         urls[index] = draw(image_urls_bad)
         fields["image_urls"] = urls
