@@ -46,6 +46,16 @@ async def _emulate(request: web.Request, handler: Handler) -> web.StreamResponse
     if request.path.startswith(PREFIX + "/"):
         return await handler(request)
     state = request.app[STATE_KEY]
+    # The idempotency key is claimed on arrival, before any injected delay, so a second request with
+    # it meanwhile learns that the first is still being processed.
+    owner = api.ledger_owner(request)
+    if owner is not None:
+        with state.lock:
+            claimed = state.idempotency.claim(owner)
+        if not claimed:
+            busy = api.outcome_unknown()
+            _record(state, request, context, busy.status, None)
+            return busy
     rule = None
     if state.plan.rules:
         with state.lock:
@@ -59,6 +69,9 @@ async def _emulate(request: web.Request, handler: Handler) -> web.StreamResponse
         status = 0 if rule is not None and rule.kind == "reset" else response.status
         return response
     finally:
+        if owner is not None:
+            with state.lock:
+                state.idempotency.release(owner)  # a no-op once the request created its task
         _record(state, request, context, status, rule)
 
 

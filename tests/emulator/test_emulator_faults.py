@@ -53,7 +53,7 @@ def test_fault_without_processing_creates_no_task(api: Any, emulator: Any) -> No
 
 def test_after_processing_fault_creates_a_paid_task_but_answers_500(api: Any, emulator: Any) -> None:
     emulator.faults.http_status(500, method="POST", path=POST, after_processing=True)
-    response = api.create(headers={"Idempotency-Key": "retry-me"})
+    response = api.create(headers={"Idempotency-Key": "retry-me-0123456789"})
 
     assert response.status_code == 500
     tasks = emulator.state.tasks()
@@ -63,7 +63,7 @@ def test_after_processing_fault_creates_a_paid_task_but_answers_500(api: Any, em
     assert (record["status"], record["task_created"], record["fault"]) == (500, True, "status")
     assert record["task_id"] == tasks[0]["id"]
     # A retry with the same Idempotency-Key finds the task the failed call created.
-    retry = api.create(headers={"Idempotency-Key": "retry-me"})
+    retry = api.create(headers={"Idempotency-Key": "retry-me-0123456789"})
     assert retry.json()["id"] == tasks[0]["id"]
     assert emulator.state.stats()["paid_posts"] == 1
 
