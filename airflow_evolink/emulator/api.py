@@ -15,6 +15,7 @@ from typing import Any
 from aiohttp import web
 
 from airflow_evolink.emulator.billing import CreditShortfall
+from airflow_evolink.emulator.config import CREATE_PATH
 from airflow_evolink.emulator.context import base_url, context_of, state_of
 from airflow_evolink.emulator.errors import (
     IDEMPOTENCY_CONFLICT,
@@ -28,8 +29,6 @@ from airflow_evolink.emulator.idempotency import REPLAYED_HEADER, Owner, fingerp
 from airflow_evolink.emulator.validation import ValidationError, validate
 
 TASK_ID_RE = re.compile(r"[A-Za-z0-9._:-]{4,128}")
-#: The routes that create (and charge) a task, so their Idempotency-Key goes through the ledger.
-PAID_POST = "/v1/videos/generations"
 
 
 def bearer_token(request: web.Request) -> str | None:
@@ -43,7 +42,7 @@ def bearer_token(request: web.Request) -> str | None:
 
 def ledger_owner(request: web.Request) -> Owner | None:
     """(API key, Idempotency-Key) for a paid POST whose key the ledger should track, else None."""
-    if request.method != "POST" or request.path != PAID_POST:
+    if request.method != "POST" or request.path != CREATE_PATH:
         return None
     key = request.headers.get("Idempotency-Key")
     token = bearer_token(request)

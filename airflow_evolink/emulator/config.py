@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 ONE_MIB = 1024 * 1024
+#: The route that creates (and charges) a task.
+CREATE_PATH = "/v1/videos/generations"
 
 #: How a completed task reports its result links (all seen from the real API; Evolink's own client
 #: reads each): `results: [url]`, `result_data: [{video_url}]`, `result_data: {video_url}`,
@@ -30,7 +32,8 @@ def check_shapes(result_shape: str | None, cost_shape: str | None) -> None:
 def check_interim(share: float | None, status: str | None) -> None:
     if share is not None and not 0.0 <= share <= INTERIM_SHARE_MAX:
         raise ValueError(f"interim_share must be between 0 and {INTERIM_SHARE_MAX}")
-    if status is not None and (not status or status in ("pending", "processing", "completed", "failed")):
+    listed = ("pending", "processing", "completed", "failed")
+    if status is not None and (not isinstance(status, str) or not status or status in listed):
         raise ValueError("interim_status must be a status the docs do not list (e.g. in_queue)")
 
 

@@ -148,3 +148,34 @@ def test_set_credits_over_http_then_402(api: Any) -> None:
 def test_control_routes_need_no_auth_and_are_not_logged(api: Any) -> None:
     assert requests.get(f"{api.base_url}/_emulator/stats", timeout=5).status_code == 200
     assert api.control("GET", "requests").json() == {"requests": []}
+
+
+def test_fault_presets_over_http(api: Any, emulator: Any) -> None:
+    added = api.control("POST", "faults", {"preset": "post-502-after-create", "count": 2})
+    assert added.status_code == 200
+    [rule] = added.json()["faults"]
+    assert (rule["kind"], rule["status"], rule["method"], rule["after_processing"], rule["count"]) == (
+        "status",
+        502,
+        "POST",
+        True,
+        2,
+    )
+    lost = api.create(headers={"Idempotency-Key": KEY_A})
+    assert lost.status_code == 502 and len(emulator.state.tasks()) == 1
+    replay = api.create(headers={"Idempotency-Key": KEY_A})  # the second use of the rule replaces it too
+    assert replay.status_code == 502
+    replay = api.create(headers={"Idempotency-Key": KEY_A})
+    assert replay.status_code == 200 and replay.headers["idempotency-replayed"] == "true"
+    assert len(emulator.state.tasks()) == 1
+    assert api.control("POST", "faults", {"preset": "post-404-whenever"}).status_code == 400
+
+
+def test_fail_after_create_and_presets_from_python(api: Any, emulator: Any) -> None:
+    emulator.faults.fail_after_create()
+    emulator.faults.preset("get-429")
+    assert api.create(headers={"Idempotency-Key": KEY_X}).status_code == 502
+    limited = api.credits()
+    assert limited.status_code == 429 and limited.headers["Retry-After"] == "1"
+    assert api.create(headers={"Idempotency-Key": KEY_X}).headers["idempotency-replayed"] == "true"
+    assert emulator.state.stats()["tasks_created"] == 1
