@@ -111,6 +111,8 @@ def test_rate_limit_answers_429_with_retry_after_and_skips_the_request(
     assert limited.status_code == 429
     assert limited.json()["error"]["type"] == "rate_limit_error"
     assert int(limited.headers["Retry-After"]) >= 1
+    wait = limited.headers["Retry-After"]
+    assert limited.json()["error"]["fallback_suggestion"] == f"retry after {wait} seconds"
     assert len(server.state.tasks()) == 2  # the refused POST did nothing
     assert server.state.stats()["rate_limited"] == 2
 

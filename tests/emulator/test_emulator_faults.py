@@ -31,6 +31,10 @@ def test_status_fault_sends_evolink_error_json(api: Any, emulator: Any, status: 
     assert response.json()["error"]["type"] == error_type
     assert response.json()["error"]["code"] == status
     assert response.headers["Retry-After"] == "7"
+    suggestion = response.json()["error"].get("fallback_suggestion")
+    assert (suggestion is not None) == (status in (429, 502, 503))
+    if status in (429, 503):
+        assert suggestion == "retry after 7 seconds"
     assert api.credits().status_code == 200  # count=1: used up
 
 
