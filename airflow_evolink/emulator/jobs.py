@@ -134,11 +134,15 @@ class Job:
         """Only a completed task is paid for; every other ending is refunded."""
         return self.final_status == "completed"
 
+    def ended(self, now: float) -> bool:
+        """Whether the job shows its final status at monotonic time `now`."""
+        return now - self.started >= self.job_seconds
+
     def status_at(self, now: float) -> tuple[str, int]:
         """(status, progress) at monotonic time `now`."""
-        elapsed = now - self.started
-        if elapsed >= self.job_seconds:
+        if self.ended(now):
             return self.final_status, 100
+        elapsed = now - self.started
         pending_for = self.job_seconds * PENDING_SHARE
         if elapsed < pending_for:
             return "pending", 0
@@ -150,7 +154,7 @@ class Job:
 
     def view(self, now: float, base_url: str, *, initial: bool = False) -> dict[str, Any]:
         """The GET /v1/tasks/{id} body; `initial` gives the create response, which is always pending."""
-        done = not initial and now >= self.finished_at
+        done = not initial and self.ended(now)
         status, progress = ("pending", 0) if initial else self.status_at(now)
         task_info: dict[str, Any] = {"can_cancel": not done}
         if not done:
@@ -280,9 +284,12 @@ class JobStore:
     def settle_due(self, now: float) -> list[Job]:
         """Jobs that have ended by `now` and were not settled yet, now marked settled."""
         due: list[Job] = []
-        while self._unsettled and self._unsettled[0][0] <= now:
-            _, task_id = heapq.heappop(self._unsettled)
+        while self._unsettled:
+            task_id = self._unsettled[0][1]
             job = self.jobs.get(task_id)
+            if job is not None and not job.ended(now):
+                break
+            heapq.heappop(self._unsettled)
             if job is not None and not job.settled:
                 job.settled = True
                 due.append(job)
