@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 
 from airflow_evolink.emulator import api, files
+from airflow_evolink.emulator.config import CREATE_PATH
 from airflow_evolink.emulator.context import CONTEXT_KEY, STATE_KEY, RequestContext
 from airflow_evolink.emulator.control import PREFIX, add_control_routes
 from airflow_evolink.emulator.errors import json_error
@@ -27,7 +28,7 @@ def create_app(state: EmulatorState) -> web.Application:
     """The emulator as an aiohttp app, for EmulatorServer or any aiohttp runner."""
     app = web.Application(middlewares=[_emulate], client_max_size=state.config.max_body_bytes)
     app[STATE_KEY] = state
-    app.router.add_post("/v1/videos/generations", api.create_task)
+    app.router.add_post(CREATE_PATH, api.create_task)
     app.router.add_get("/v1/tasks/{task_id}", api.get_task)
     app.router.add_get("/v1/credits", api.get_credits)
     app.router.add_get("/files/{name}", files.download)
@@ -46,6 +47,16 @@ async def _emulate(request: web.Request, handler: Handler) -> web.StreamResponse
     if request.path.startswith(PREFIX + "/"):
         return await handler(request)
     state = request.app[STATE_KEY]
+    # The idempotency key is claimed on arrival, before any injected delay, so a second request with
+    # it meanwhile learns that the first is still being processed.
+    owner = api.ledger_owner(request)
+    if owner is not None:
+        with state.lock:
+            claimed = state.idempotency.claim(owner)
+        if not claimed:
+            busy = api.outcome_unknown()
+            _record(state, request, context, busy.status, None)
+            return busy
     rule = None
     if state.plan.rules:
         with state.lock:
@@ -59,6 +70,9 @@ async def _emulate(request: web.Request, handler: Handler) -> web.StreamResponse
         status = 0 if rule is not None and rule.kind == "reset" else response.status
         return response
     finally:
+        if owner is not None:
+            with state.lock:
+                state.idempotency.release(owner)  # a no-op once the request created its task
         _record(state, request, context, status, rule)
 
 

@@ -1,4 +1,23 @@
-"""The /_emulator/ control API: the fault and state API over HTTP, for clients in other processes."""
+"""The /_emulator/ control API: the fault and state API over HTTP, for clients in other processes.
+
+Routes (no auth, not logged):
+  POST   /_emulator/faults          a FaultRule as JSON, or a list; `{"preset": name, "count": n}` uses
+                                    faults.PRESETS, e.g. "post-502-after-create" (create, charge, answer 502)
+  GET    /_emulator/faults          pending rules and job overrides
+  DELETE /_emulator/faults          drop both
+  POST   /_emulator/jobs            job overrides: {"status", "error", "results", "job_seconds", "count",
+                                    "result_shape", "cost_shape", "extra_fields", "interim_status",
+                                    "interim_share"}; `error` may be just a code; status "cancelled" gets
+                                    error request_cancelled
+  POST   /_emulator/results/expire  expire every live result link now
+  POST   /_emulator/reset           a fresh emulator
+  GET    /_emulator/requests        the request log
+  GET    /_emulator/stats           counters
+  GET    /_emulator/tasks           every task, with what the emulator recorded about it
+  POST   /_emulator/clock           {"advance": seconds}
+  POST   /_emulator/credits         {"remaining": n} sets the account balance and the key's figure;
+                                    {"user": n, "token": n, "unlimited": bool} sets each (all optional)
+"""
 
 from __future__ import annotations
 
@@ -109,19 +128,46 @@ async def set_credits(request: web.Request) -> web.Response:
     view = StateView(request.app[STATE_KEY])
     try:
         data = await _payload(request)
-        remaining = data.get("remaining") if isinstance(data, dict) else None
-        if isinstance(remaining, bool) or not isinstance(remaining, int):
-            raise _BadPayload('expected {"remaining": <integer credits>}')
+        if not isinstance(data, dict) or not data:
+            raise _BadPayload(_CREDITS_SHAPE)
+        unknown = set(data) - {"remaining", "user", "token", "unlimited"}
+        if unknown:
+            raise _BadPayload(f"unknown credits field(s): {', '.join(sorted(unknown))}; {_CREDITS_SHAPE}")
+        figures = {name: data.get(name) for name in ("remaining", "user", "token")}
+        for value in figures.values():
+            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
+                raise _BadPayload(_CREDITS_SHAPE)
+        unlimited = data.get("unlimited")
+        if unlimited is not None and not isinstance(unlimited, bool):
+            raise _BadPayload(_CREDITS_SHAPE)
     except _BadPayload as error:
         return _bad(error)
-    view.set_credits(remaining)
+    view.set_credits(figures["remaining"], user=figures["user"], token=figures["token"], unlimited=unlimited)
     return _ok(view.credits())
 
 
+_CREDITS_SHAPE = (
+    'expected {"remaining": <credits>} or {"user": <credits>, "token": <credits>, "unlimited": <bool>}'
+)
+
+
+_OVERRIDE_FIELDS = {
+    "status",
+    "error",
+    "results",
+    "job_seconds",
+    "count",
+    "result_shape",
+    "cost_shape",
+    "extra_fields",
+    "interim_status",
+    "interim_share",
+}
+
+
 def _override(item: dict[str, Any]) -> JobOverride:
-    """Parse {"status", "error", "results", "job_seconds", "count"}; `error` may be just a code."""
-    known = {"status", "error", "results", "job_seconds", "count"}
-    unknown = set(item) - known
+    """Parse one job override (see the module docstring); `error` may be just a code."""
+    unknown = set(item) - _OVERRIDE_FIELDS
     if unknown:
         raise _BadPayload(f"unknown job override field(s): {', '.join(sorted(unknown))}")
     error = item.get("error")
@@ -134,12 +180,18 @@ def _override(item: dict[str, Any]) -> JobOverride:
     status = item.get("status")
     if status is None and error is not None:
         status = "failed"
+    extra_fields = item.get("extra_fields")
     return JobOverride(
         status=status,
         error=error,
         results=bool(item.get("results", status in (None, "completed"))),
         job_seconds=item.get("job_seconds"),
         count=int(item.get("count", 1)),
+        result_shape=item.get("result_shape"),
+        cost_shape=item.get("cost_shape"),
+        extra_fields=None if extra_fields is None else bool(extra_fields),
+        interim_status=item.get("interim_status"),
+        interim_share=item.get("interim_share"),
     )
 
 

@@ -6,10 +6,45 @@ import threading
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
+from airflow_evolink.emulator.config import CREATE_PATH
 from airflow_evolink.emulator.jobs import JobOverride, JobStore, make_error
 
 KINDS = frozenset({"status", "truncated", "non_json", "delay", "reset"})
 BODIES = frozenset({"json", "html"})
+
+#: Named rules for the control API (`{"preset": name, "count": n}`) and the CLI (`--fault name`).
+#: The `*-after-create` ones create and charge the task, then lose the answer: a client must retry
+#: with the same Idempotency-Key, which the ledger replays.
+PRESETS: dict[str, dict[str, Any]] = {
+    "post-502-after-create": {
+        "kind": "status",
+        "status": 502,
+        "method": "POST",
+        "path": CREATE_PATH,
+        "after_processing": True,
+    },
+    "post-reset-after-create": {
+        "kind": "reset",
+        "method": "POST",
+        "path": CREATE_PATH,
+        "after_processing": True,
+    },
+    "post-timeout-after-create": {
+        "kind": "delay",
+        "seconds": 60.0,
+        "method": "POST",
+        "path": CREATE_PATH,
+        "after_processing": True,
+    },
+    "post-503-before-create": {
+        "kind": "status",
+        "status": 503,
+        "method": "POST",
+        "path": CREATE_PATH,
+        "retry_after": "1",
+    },
+    "get-429": {"kind": "status", "status": 429, "method": "GET", "retry_after": "1"},
+}
 
 
 @dataclass
@@ -61,7 +96,16 @@ class FaultRule:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> FaultRule:
-        """Build from the control API's JSON; unknown keys are an error so typos do not pass silently."""
+        """Build from the control API's JSON; unknown keys are an error so typos do not pass silently.
+
+        `{"preset": name, ...}` starts from PRESETS[name]; the other keys (e.g. `count`) override it.
+        """
+        if "preset" in data:
+            data = dict(data)
+            name = data.pop("preset")
+            if name not in PRESETS:
+                raise ValueError(f"preset must be one of {', '.join(sorted(PRESETS))}")
+            data = {**PRESETS[name], **data}
         known = {f.name for f in fields(cls)}
         unknown = set(data) - known
         if unknown:
@@ -143,6 +187,19 @@ class Faults:
     ) -> FaultRule:
         return self.add(FaultRule("reset", method, path, after_processing=after_processing, count=count))
 
+    def fail_after_create(self, status: int = 502, *, body: str = "json", count: int = 1) -> FaultRule:
+        """The next create POSTs make (and charge) their task, then answer `status`: the answer is lost.
+
+        A retry with the same Idempotency-Key is replayed with the task the lost answer named.
+        """
+        return self.http_status(
+            status, method="POST", path=CREATE_PATH, body=body, after_processing=True, count=count
+        )
+
+    def preset(self, name: str, count: int = 1) -> FaultRule:
+        """Add a rule from PRESETS by name."""
+        return self.add(FaultRule.from_dict({"preset": name, "count": count}))
+
     def pending(self) -> list[dict[str, Any]]:
         with self._lock:
             return [rule.to_dict() for rule in self._plan.rules]
@@ -174,9 +231,38 @@ class Faults:
         error_message: str | None = None,
         job_seconds: float | None = None,
     ) -> None:
-        """The next jobs end with any status string, e.g. `cancelled` (undocumented but seen)."""
+        """The next jobs end with any status string, e.g. `cancelled` (undocumented but seen; it gets
+        error `request_cancelled` unless `error_code` says otherwise). Any ending but `completed` is
+        refunded."""
         error = make_error(error_code, error_message) if error_code else None
         self.override_jobs(JobOverride(status, error, status == "completed", job_seconds, count))
+
+    def cancel_next_jobs(
+        self, count: int = 1, message: str | None = None, job_seconds: float | None = None
+    ) -> None:
+        """The next jobs end `cancelled` with error `request_cancelled`; their credits are refunded."""
+        error = make_error("request_cancelled", message)
+        self.override_jobs(JobOverride("cancelled", error, False, job_seconds, count))
+
+    def interim_status(self, share: float = 0.3, status: str = "in_queue", count: int = 1) -> None:
+        """The next jobs report `status` (a status the docs do not list) for `share` of their time,
+        between pending and processing, then complete normally. Clients must keep polling through it."""
+        self.override_jobs(JobOverride(count=count, interim_status=status, interim_share=share))
+
+    def next_jobs_shape(
+        self,
+        result_shape: str | None = None,
+        cost_shape: str | None = None,
+        extra_fields: bool | None = None,
+        count: int = 1,
+    ) -> None:
+        """How the next completed jobs report results and cost (config.RESULT_SHAPES, COST_SHAPES),
+        and whether they carry undocumented extra fields. None keeps the config's choice."""
+        self.override_jobs(
+            JobOverride(
+                count=count, result_shape=result_shape, cost_shape=cost_shape, extra_fields=extra_fields
+            )
+        )
 
     def complete_without_results(self, count: int = 1, job_seconds: float | None = None) -> None:
         self.override_jobs(JobOverride("completed", None, False, job_seconds, count))

@@ -1,7 +1,14 @@
-"""Tasks and their timeline: pending, then processing, then a final status at `job_seconds`."""
+"""Tasks and their timeline: pending, [an unlisted interim status,] processing, then a final status.
+
+The status is computed from the clock, so nothing runs in the background. A finished task looks as the
+real API shows it: result links in one of several shapes (`config.RESULT_SHAPES`), the charge as
+`usage.credits_used` or `usage.cost{credits, usd}`, and `billing.charge_status` (`charged` for a completed
+task; `refunded` for a failed or cancelled one, whose reservation goes back to the balance).
+"""
 
 from __future__ import annotations
 
+import heapq
 import math
 import random
 import string
@@ -10,11 +17,21 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from airflow_evolink.emulator.clock import Clock
-from airflow_evolink.emulator.config import EmulatorConfig
+from airflow_evolink.emulator.config import (
+    COST_SHAPES,
+    MIXED,
+    PENDING_SHARE,
+    RESULT_SHAPES,
+    EmulatorConfig,
+    check_interim,
+    check_shapes,
+)
 from airflow_evolink.emulator.validation import ValidRequest
 
-#: Share of the job time a task stays `pending` before it starts `processing`.
-PENDING_SHARE = 0.1
+#: The gateway's display rate (Evolink's client, error-handler.js): 68 credits = 1 USD.
+CREDITS_PER_USD = 68
+#: How long the `draft_expires_at` extra field lies after `created`.
+DRAFT_TTL_SECONDS = 86_400
 
 DEFAULT_MESSAGES: dict[str, str] = {
     "content_policy_violation": "The request was blocked by the content safety filter",
@@ -37,19 +54,35 @@ _SUFFIX_ALPHABET = string.ascii_lowercase + string.digits
 
 @dataclass
 class JobOverride:
-    """How the next `count` created jobs end, set through the fault API."""
+    """How the next `count` created jobs end and look, set through the fault API.
+
+    `None` fields keep the config's choice. `interim_status`/`interim_share` give the job an unlisted
+    status between pending and processing; `result_shape`, `cost_shape` and `extra_fields` choose how its
+    body looks (see config.py).
+    """
 
     status: str | None = None
     error: dict[str, str] | None = None
     results: bool = True
     job_seconds: float | None = None
     count: int = 1
+    result_shape: str | None = None
+    cost_shape: str | None = None
+    extra_fields: bool | None = None
+    interim_status: str | None = None
+    interim_share: float | None = None
 
     def __post_init__(self) -> None:
         if self.count < 1:
             raise ValueError("count must be >= 1")
         if self.job_seconds is not None and self.job_seconds < 0:
             raise ValueError("job_seconds must be >= 0")
+        check_shapes(self.result_shape, self.cost_shape)
+        check_interim(self.interim_share, self.interim_status)
+        if self.error is None and self.status == "failed":
+            self.error = make_error("unknown_error")
+        if self.error is None and self.status == "cancelled":
+            self.error = make_error("request_cancelled")
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -58,6 +91,11 @@ class JobOverride:
             "results": self.results,
             "job_seconds": self.job_seconds,
             "count": self.count,
+            "result_shape": self.result_shape,
+            "cost_shape": self.cost_shape,
+            "extra_fields": self.extra_fields,
+            "interim_status": self.interim_status,
+            "interim_share": self.interim_share,
         }
 
 
@@ -79,30 +117,54 @@ class Job:
     callback_url: str | None
     api_key: str
     expires_at: float | None = field(default=None)
+    interim_status: str = "in_queue"
+    interim_share: float = 0.0
+    result_shape: str = "results"
+    cost_shape: str = "credits_used"
+    extra_fields: bool = False
+    #: Set once the job has ended and its reservation was kept (completed) or refunded.
+    settled: bool = False
 
     @property
     def finished_at(self) -> float:
         return self.started + self.job_seconds
 
+    @property
+    def charged(self) -> bool:
+        """Only a completed task is paid for; every other ending is refunded."""
+        return self.final_status == "completed"
+
+    def ended(self, now: float) -> bool:
+        """Whether the job shows its final status at monotonic time `now`."""
+        return now - self.started >= self.job_seconds
+
     def status_at(self, now: float) -> tuple[str, int]:
         """(status, progress) at monotonic time `now`."""
-        elapsed = now - self.started
-        if elapsed >= self.job_seconds:
+        if self.ended(now):
             return self.final_status, 100
+        elapsed = now - self.started
         pending_for = self.job_seconds * PENDING_SHARE
         if elapsed < pending_for:
             return "pending", 0
-        share = (elapsed - pending_for) / (self.job_seconds - pending_for)
+        interim_until = pending_for + self.job_seconds * self.interim_share
+        if elapsed < interim_until:
+            return self.interim_status, 0
+        share = (elapsed - interim_until) / (self.job_seconds - interim_until)
         return "processing", min(99, 1 + int(98 * share))
 
     def view(self, now: float, base_url: str, *, initial: bool = False) -> dict[str, Any]:
         """The GET /v1/tasks/{id} body; `initial` gives the create response, which is always pending."""
+        done = not initial and self.ended(now)
         status, progress = ("pending", 0) if initial else self.status_at(now)
-        running = status in ("pending", "processing")
-        task_info: dict[str, Any] = {"can_cancel": running}
-        if running:
+        task_info: dict[str, Any] = {"can_cancel": not done}
+        if not done:
             task_info["estimated_time"] = max(1, math.ceil(self.finished_at - max(now, self.started)))
         task_info["video_duration"] = self.duration
+        usage: dict[str, Any] = {
+            "billing_rule": self.billing_rule,
+            "credits_reserved": self.credits,
+            "user_group": "default",
+        }
         body: dict[str, Any] = {
             "created": self.created,
             "id": self.id,
@@ -112,17 +174,44 @@ class Job:
             "status": status,
             "task_info": task_info,
             "type": "video",
-            "usage": {
-                "billing_rule": self.billing_rule,
-                "credits_reserved": self.credits,
-                "user_group": "default",
-            },
+            "usage": usage,
         }
-        if status == "completed":
-            body["results"] = [self.result_url(base_url)] if self.with_results else []
-        if self.error is not None and not running:
-            body["error"] = dict(self.error)
+        if self.extra_fields:
+            body["draft_expires_at"] = self.created + DRAFT_TTL_SECONDS
+            body["video_duration"] = self.duration
+        if not done:
+            return body
+        if self.charged:
+            body.update(self._results(base_url))
+            if self.cost_shape == "cost":
+                usage["cost"] = {"credits": self.credits, "usd": round(self.credits / CREDITS_PER_USD, 4)}
+            else:
+                usage["credits_used"] = self.credits
+        body["billing"] = {"charge_status": "charged" if self.charged else "refunded"}
+        if self.error is not None:
+            error: dict[str, Any] = dict(self.error)
+            if self.extra_fields:
+                error.setdefault("suggestion", "Check the task's billing state before submitting again")
+            body["error"] = error
         return body
+
+    def _results(self, base_url: str) -> dict[str, Any]:
+        """The result links in this job's shape; a job without results shows an empty list or nothing."""
+        shape = self.result_shape
+        if not self.with_results:
+            if shape == "results":
+                return {"results": []}
+            return {"result_data": []} if shape == "result_data_list" else {}
+        url = self.result_url(base_url)
+        if shape == "result_data_list":
+            return {"result_data": [{"video_url": url}]}
+        if shape == "result_data_object":
+            return {"result_data": {"video_url": url}}
+        if shape == "output":
+            return {"output": {"video_url": url}}
+        if shape == "video_url":
+            return {"video_url": url}
+        return {"results": [url]}
 
     def result_url(self, base_url: str) -> str:
         return f"{base_url}/files/{self.id}.mp4"
@@ -144,20 +233,23 @@ class JobStore:
         self._rng = random.Random(config.seed)
         self.jobs: dict[str, Job] = {}
         self.overrides: deque[JobOverride] = deque()
+        #: (finished_at, id) of jobs not yet settled, earliest first.
+        self._unsettled: list[tuple[float, str]] = []
 
     def create(self, request: ValidRequest, api_key: str) -> Job:
+        config = self._config
         created = int(self._clock.wall())
-        override = self._take_override()
+        taken = self._take_override()
+        override = taken or JobOverride()
         status, error, with_results = "completed", None, True
-        job_seconds = self._config.job_seconds
-        if override is not None:
-            status = override.status or status
-            error = override.error
-            with_results = override.results
-            job_seconds = override.job_seconds if override.job_seconds is not None else job_seconds
-        elif self._config.fail_rate and self._rng.random() < self._config.fail_rate:
+        if taken is not None:
+            status = taken.status or status
+            error = taken.error
+            with_results = taken.results
+        elif config.fail_rate and self._rng.random() < config.fail_rate:
             status = "failed"
-            error = make_error(self._config.fail_code)
+            error = make_error(config.fail_code)
+        job_seconds = _first(override.job_seconds, config.job_seconds)
         if status == "failed" and error is None:
             error = make_error("unknown_error")
         job = Job(
@@ -174,16 +266,36 @@ class JobStore:
             with_results=with_results,
             callback_url=request.callback_url,
             api_key=api_key,
+            interim_status=override.interim_status or config.interim_status,
+            interim_share=_first(override.interim_share, config.interim_share),
+            result_shape=self._pick(override.result_shape or config.result_shape, RESULT_SHAPES),
+            cost_shape=self._pick(override.cost_shape or config.cost_shape, COST_SHAPES),
+            extra_fields=(
+                override.extra_fields if override.extra_fields is not None else self._extra_fields()
+            ),
         )
         self.jobs[job.id] = job
+        heapq.heappush(self._unsettled, (job.finished_at, job.id))
         return job
 
     def get(self, task_id: str) -> Job | None:
         return self.jobs.get(task_id)
 
+    def settle_due(self, now: float) -> list[Job]:
+        """Jobs that have ended by `now` and were not settled yet, now marked settled."""
+        due: list[Job] = []
+        while self._unsettled:
+            task_id = self._unsettled[0][1]
+            job = self.jobs.get(task_id)
+            if job is not None and not job.ended(now):
+                break
+            heapq.heappop(self._unsettled)
+            if job is not None and not job.settled:
+                job.settled = True
+                due.append(job)
+        return due
+
     def add_override(self, override: JobOverride) -> None:
-        if override.status == "failed" and override.error is None:
-            override.error = make_error("unknown_error")
         self.overrides.append(override)
 
     def expire_results_now(self) -> int:
@@ -199,6 +311,7 @@ class JobStore:
     def clear(self) -> None:
         self.jobs.clear()
         self.overrides.clear()
+        self._unsettled.clear()
         self._rng = random.Random(self._config.seed)
 
     def _take_override(self) -> JobOverride | None:
@@ -210,12 +323,26 @@ class JobStore:
             self.overrides.popleft()
         return head
 
+    def _pick(self, shape: str, shapes: frozenset[str]) -> str:
+        """`shape`, or for "mixed" one of `shapes` chosen by the seeded generator."""
+        return self._rng.choice(sorted(shapes)) if shape == MIXED else shape
+
+    def _extra_fields(self) -> bool:
+        share = self._config.extra_fields
+        if share <= 0.0 or share >= 1.0:
+            return share >= 1.0  # no draw, so seeded task ids stay as they were
+        return self._rng.random() < share
+
     def _new_id(self, created: int) -> str:
         while True:
             suffix = "".join(self._rng.choices(_SUFFIX_ALPHABET, k=8))
             task_id = f"task-unified-{created}-{suffix}"
             if task_id not in self.jobs:
                 return task_id
+
+
+def _first(value: float | None, default: float) -> float:
+    return default if value is None else value
 
 
 def make_error(code: str, message: str | None = None) -> dict[str, str]:

@@ -56,7 +56,23 @@ async def misbehave(rule: FaultRule, request: web.Request, handle: Handle) -> we
     headers = {"Retry-After": rule.retry_after} if rule.retry_after is not None else None
     if rule.body == "html":
         return html_error(rule.status, headers)
-    return json_error(rule.status, _MESSAGES.get(rule.status, reason(rule.status)), headers=headers)
+    return json_error(
+        rule.status,
+        _MESSAGES.get(rule.status, reason(rule.status)),
+        headers=headers,
+        extra=_suggestion(rule),
+    )
+
+
+def _suggestion(rule: FaultRule) -> dict[str, object] | None:
+    """The `fallback_suggestion` the gateway adds to answers worth retrying (its own words vary)."""
+    if rule.status == 429:
+        return {"fallback_suggestion": f"retry after {rule.retry_after or 60} seconds"}
+    if rule.status == 502:
+        return {"fallback_suggestion": "retry, or switch to another model"}
+    if rule.status == 503:
+        return {"fallback_suggestion": f"retry after {rule.retry_after or 30} seconds"}
+    return None
 
 
 def reset_connection(request: web.Request) -> None:

@@ -1,4 +1,15 @@
-"""pytest fixtures that give each test a running emulator (registered as a `pytest11` entry point)."""
+"""pytest fixtures that give each test a running emulator (registered as a `pytest11` entry point).
+
+Settings per test, without overriding a fixture: any EmulatorConfig field as a marker keyword, e.g.
+
+    @pytest.mark.evolink_emulator(credits=1095.3996, token_credits=300, token_unlimited=False,
+                                  interim_share=0.3, result_shape="mixed", extra_fields=1.0)
+    def test_client_copes(evolink_emulator): ...
+
+Faults and job overrides go through `evolink_emulator.faults` (e.g. `fail_after_create()`,
+`cancel_next_jobs()`, `interim_status()`, `next_jobs_shape()`), credits through
+`evolink_emulator.state.set_credits(user=..., token=..., unlimited=...)`.
+"""
 
 from __future__ import annotations
 
@@ -9,11 +20,23 @@ import pytest
 from airflow_evolink.emulator.config import EmulatorConfig
 from airflow_evolink.emulator.server import EmulatorServer
 
+MARKER = "evolink_emulator"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", f"{MARKER}(**settings): EmulatorConfig fields for the evolink_emulator fixture"
+    )
+
 
 @pytest.fixture
-def evolink_emulator_config() -> EmulatorConfig:
-    """Override this fixture to change the config `evolink_emulator` starts with."""
-    return EmulatorConfig()
+def evolink_emulator_config(request: pytest.FixtureRequest) -> EmulatorConfig:
+    """The config `evolink_emulator` starts with: the marker's settings, or the defaults.
+
+    Override this fixture to change it for a whole module or directory.
+    """
+    marker = request.node.get_closest_marker(MARKER)
+    return EmulatorConfig(**marker.kwargs) if marker is not None else EmulatorConfig()
 
 
 @pytest.fixture

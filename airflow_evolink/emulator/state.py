@@ -7,25 +7,16 @@ re-entrant lock keeps both sides consistent and is cheap because each hold is a 
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
 from typing import Any
 
-from airflow_evolink.emulator.billing import Ledger
+from airflow_evolink.emulator.billing import Credits, Ledger
 from airflow_evolink.emulator.clock import Clock
 from airflow_evolink.emulator.config import EmulatorConfig
 from airflow_evolink.emulator.faults import FaultPlan, Faults
+from airflow_evolink.emulator.idempotency import IdempotencyLedger
 from airflow_evolink.emulator.jobs import JobStore
 from airflow_evolink.emulator.ratelimit import TokenBucket
 from airflow_evolink.emulator.recorder import Recorder
-
-
-@dataclass(frozen=True)
-class IdempotentResult:
-    """What a first successful POST with an Idempotency-Key returned."""
-
-    fingerprint: str
-    task_id: str
-    response: str
 
 
 class EmulatorState:
@@ -33,13 +24,23 @@ class EmulatorState:
         self.config = config
         self.clock = clock or Clock()
         self.lock = threading.RLock()
-        self.ledger = Ledger(config.credits)
+        self.ledger = Ledger(config.credits, config.token_credits, config.token_unlimited)
         self.jobs = JobStore(config, self.clock)
         self.plan = FaultPlan()
         self.faults = Faults(self.lock, self.plan, self.jobs)
         self.recorder = Recorder(config.request_log_limit)
-        self.idempotency: dict[tuple[str, str], IdempotentResult] = {}
+        self.idempotency = IdempotencyLedger()
         self.bucket = self._new_bucket()
+
+    def settle(self) -> None:
+        """Refund every task that has ended failed or cancelled since the last call (caller holds the lock).
+
+        Called before credits are read or charged and before a task is shown, so the balance is right
+        whenever anyone can see it, with nothing running in the background.
+        """
+        for job in self.jobs.settle_due(self.clock.now()):
+            if not job.charged:
+                self.ledger.refund(job.credits)
 
     def _new_bucket(self) -> TokenBucket | None:
         rate = self.config.rate_limit
@@ -77,15 +78,32 @@ class StateView:
     def credits(self) -> dict[str, Any]:
         """The GET /v1/credits body."""
         with self._state.lock:
+            self._state.settle()
             return self._state.ledger.view()
 
-    def set_credits(self, remaining: int) -> None:
+    def set_credits(
+        self,
+        remaining: Credits | None = None,
+        *,
+        user: Credits | None = None,
+        token: Credits | None = None,
+        unlimited: bool | None = None,
+    ) -> None:
+        """Set the account balance (`user`), the key's figure (`token`) and whether the key is unlimited.
+
+        `remaining` sets both figures at once (unless `user`/`token` are given too); what was used so
+        far stays. E.g. the docs' example: `set_credits(user=1095.3996, token=99416.4429, unlimited=True)`.
+        """
+        if remaining is not None:
+            user = remaining if user is None else user
+            token = remaining if token is None else token
         with self._state.lock:
-            self._state.ledger.set_remaining(remaining)
+            self._state.ledger.set(user=user, token=token, unlimited=unlimited)
 
     def tasks(self) -> list[dict[str, Any]]:
         """Every task with what the emulator recorded about it (including its callback_url)."""
         with self._state.lock:
+            self._state.settle()
             now = self._state.clock.now()
             return [
                 {
@@ -95,6 +113,7 @@ class StateView:
                     "final_status": job.final_status,
                     "duration": job.duration,
                     "credits_reserved": job.credits,
+                    "charge_status": (None if not job.settled else "charged" if job.charged else "refunded"),
                     "callback_url": job.callback_url,
                     "api_key": job.api_key,
                 }

@@ -6,6 +6,9 @@ from typing import Any
 
 import requests
 
+KEY_A = "order-a-0000000000000001"
+KEY_X = "order-x-0000000000000001"
+
 
 def test_faults_over_http(api: Any) -> None:
     added = api.control(
@@ -81,8 +84,8 @@ def test_clock_advance_and_result_expiry_over_http(api: Any) -> None:
 
 def test_requests_stats_and_tasks_over_http(api: Any, kling: dict[str, Any]) -> None:
     hook = "https://hooks.example.com/evolink"
-    task_id = api.create({**kling, "callback_url": hook}, headers={"Idempotency-Key": "a"}).json()["id"]
-    api.create({**kling, "callback_url": hook}, headers={"Idempotency-Key": "a"})
+    task_id = api.create({**kling, "callback_url": hook}, headers={"Idempotency-Key": KEY_A}).json()["id"]
+    api.create({**kling, "callback_url": hook}, headers={"Idempotency-Key": KEY_A})
     api.task(task_id)
     api.task(task_id)
 
@@ -96,7 +99,7 @@ def test_requests_stats_and_tasks_over_http(api: Any, kling: dict[str, Any]) -> 
         ("GET", f"/v1/tasks/{task_id}", 200),
         ("GET", f"/v1/tasks/{task_id}", 200),
     ]
-    assert log[0]["idempotency_key"] == "a" and log[0]["credits_charged"] == 270_000
+    assert log[0]["idempotency_key"] == KEY_A and log[0]["credits_charged"] == 270_000
     assert all(isinstance(r["time"], float) for r in log)
     assert stats["by_route"] == {"POST /v1/videos/generations": 2, "GET /v1/tasks/{task_id}": 2}
     assert (stats["requests"], stats["tasks_created"], stats["paid_posts"], stats["replayed_posts"]) == (
@@ -111,7 +114,7 @@ def test_requests_stats_and_tasks_over_http(api: Any, kling: dict[str, Any]) -> 
 def test_reset_restores_a_fresh_emulator(start_emulator: Any, api_for: Any) -> None:
     server = start_emulator(credits=1_000_000)
     api = api_for(server)
-    task_id = api.create(headers={"Idempotency-Key": "x"}).json()["id"]
+    task_id = api.create(headers={"Idempotency-Key": KEY_X}).json()["id"]
     api.control("POST", "faults", {"kind": "status", "status": 500, "path": "/v1/credits"})
     api.control("POST", "clock", {"advance": 100})
 
@@ -121,10 +124,10 @@ def test_reset_restores_a_fresh_emulator(start_emulator: Any, api_for: Any) -> N
     assert api.credits().json()["data"]["token"] == {
         "remaining_credits": 1_000_000,
         "used_credits": 0,
-        "unlimited_credits": False,
+        "unlimited_credits": True,
     }
     assert server.clock.offset == 0
-    assert api.create(headers={"Idempotency-Key": "x"}).json()["id"] != task_id
+    assert api.create(headers={"Idempotency-Key": KEY_X}).json()["id"] != task_id
     log = api.control("GET", "requests").json()["requests"]
     assert [(r["path"], r["status"]) for r in log] == [  # only what came after the reset
         (f"/v1/tasks/{task_id}", 404),
@@ -145,3 +148,34 @@ def test_set_credits_over_http_then_402(api: Any) -> None:
 def test_control_routes_need_no_auth_and_are_not_logged(api: Any) -> None:
     assert requests.get(f"{api.base_url}/_emulator/stats", timeout=5).status_code == 200
     assert api.control("GET", "requests").json() == {"requests": []}
+
+
+def test_fault_presets_over_http(api: Any, emulator: Any) -> None:
+    added = api.control("POST", "faults", {"preset": "post-502-after-create", "count": 2})
+    assert added.status_code == 200
+    [rule] = added.json()["faults"]
+    assert (rule["kind"], rule["status"], rule["method"], rule["after_processing"], rule["count"]) == (
+        "status",
+        502,
+        "POST",
+        True,
+        2,
+    )
+    lost = api.create(headers={"Idempotency-Key": KEY_A})
+    assert lost.status_code == 502 and len(emulator.state.tasks()) == 1
+    replay = api.create(headers={"Idempotency-Key": KEY_A})  # the second use of the rule replaces it too
+    assert replay.status_code == 502
+    replay = api.create(headers={"Idempotency-Key": KEY_A})
+    assert replay.status_code == 200 and replay.headers["idempotency-replayed"] == "true"
+    assert len(emulator.state.tasks()) == 1
+    assert api.control("POST", "faults", {"preset": "post-404-whenever"}).status_code == 400
+
+
+def test_fail_after_create_and_presets_from_python(api: Any, emulator: Any) -> None:
+    emulator.faults.fail_after_create()
+    emulator.faults.preset("get-429")
+    assert api.create(headers={"Idempotency-Key": KEY_X}).status_code == 502
+    limited = api.credits()
+    assert limited.status_code == 429 and limited.headers["Retry-After"] == "1"
+    assert api.create(headers={"Idempotency-Key": KEY_X}).headers["idempotency-replayed"] == "true"
+    assert emulator.state.stats()["tasks_created"] == 1

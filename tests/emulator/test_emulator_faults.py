@@ -31,6 +31,10 @@ def test_status_fault_sends_evolink_error_json(api: Any, emulator: Any, status: 
     assert response.json()["error"]["type"] == error_type
     assert response.json()["error"]["code"] == status
     assert response.headers["Retry-After"] == "7"
+    suggestion = response.json()["error"].get("fallback_suggestion")
+    assert (suggestion is not None) == (status in (429, 502, 503))
+    if status in (429, 503):
+        assert suggestion == "retry after 7 seconds"
     assert api.credits().status_code == 200  # count=1: used up
 
 
@@ -53,7 +57,7 @@ def test_fault_without_processing_creates_no_task(api: Any, emulator: Any) -> No
 
 def test_after_processing_fault_creates_a_paid_task_but_answers_500(api: Any, emulator: Any) -> None:
     emulator.faults.http_status(500, method="POST", path=POST, after_processing=True)
-    response = api.create(headers={"Idempotency-Key": "retry-me"})
+    response = api.create(headers={"Idempotency-Key": "retry-me-0123456789"})
 
     assert response.status_code == 500
     tasks = emulator.state.tasks()
@@ -63,7 +67,7 @@ def test_after_processing_fault_creates_a_paid_task_but_answers_500(api: Any, em
     assert (record["status"], record["task_created"], record["fault"]) == (500, True, "status")
     assert record["task_id"] == tasks[0]["id"]
     # A retry with the same Idempotency-Key finds the task the failed call created.
-    retry = api.create(headers={"Idempotency-Key": "retry-me"})
+    retry = api.create(headers={"Idempotency-Key": "retry-me-0123456789"})
     assert retry.json()["id"] == tasks[0]["id"]
     assert emulator.state.stats()["paid_posts"] == 1
 
