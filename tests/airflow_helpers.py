@@ -19,3 +19,19 @@ def dag_bag(folder: Path) -> Any:
     bag = DagBag(dag_folder=str(folder), **kwargs)
     assert bag.import_errors == {}, bag.import_errors
     return bag
+
+
+def xcom_values(dag_run: Any, task_id: str, key: str = "return_value") -> list[Any]:
+    """XCom values of ``task_id`` in this run, one per map index, read from the metadata DB."""
+    from airflow.models.xcom import XComModel
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    with create_session() as session:
+        rows = session.execute(
+            select(XComModel.map_index, XComModel.value)
+            .where(XComModel.dag_id == dag_run.dag_id, XComModel.run_id == dag_run.run_id)
+            .where(XComModel.task_id == task_id, XComModel.key == key)
+            .order_by(XComModel.map_index)
+        ).all()
+    return [value for _, value in rows]

@@ -64,16 +64,16 @@ PAID_POSTS_CHECKED = [0]
 
 
 def duplicate_paid_posts(emulator: EmulatorServer) -> list[str]:
-    """Idempotency keys whose POST the server processed more than once.
+    """Idempotency keys for which more than one job was created.
 
-    The emulator honours ``Idempotency-Key`` and replays instead of charging again, but the real API may
-    not: every processed POST after the first, for one key, would have been billed. A key whose first job
-    ended ``failed`` is exempt: paying again after a retryable failure is the intended behaviour.
+    Evolink's gateway answers a repeated key from its ledger instead of creating a job (the emulator
+    replays likewise), so sending a key again is safe; creating a second job for it is not. A key whose
+    first job ended ``failed`` is exempt: paying again after a retryable failure is intended.
     """
     final = {task["id"]: task["final_status"] for task in emulator.state.tasks()}
     processed: dict[str, list[str]] = {}
     for record in emulator.state.requests():
-        if record["method"] == "POST" and (record["task_created"] or record["replay"]):
+        if record["method"] == "POST" and record["task_created"]:
             processed.setdefault(record["idempotency_key"] or "", []).append(record["task_id"])
     PAID_POSTS_CHECKED[0] += sum(len(ids) for ids in processed.values())
     return [key for key, ids in processed.items() if len(ids) > 1 and final.get(ids[0]) != "failed"]
@@ -96,8 +96,8 @@ def clean_emulator(emulator: EmulatorServer) -> Iterator[EmulatorServer]:
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     if PAID_POSTS_CHECKED[0]:
         terminalreporter.write_line(
-            f"Paid POSTs processed by the emulator: {PAID_POSTS_CHECKED[0]}; "
-            f"duplicates (same key processed twice): {len(DUPLICATE_PAID_POSTS)}"
+            f"Jobs created by paid POSTs in the emulator: {PAID_POSTS_CHECKED[0]}; "
+            f"keys with a second job: {len(DUPLICATE_PAID_POSTS)}"
         )
 
 

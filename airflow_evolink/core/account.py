@@ -52,13 +52,10 @@ class EvolinkCredits(BaseModel):
         return self.token_unlimited
 
     def describe(self) -> str:
-        """Both figures for people: ``account 1,095.4 credits (~$16.11); this key: unlimited``."""
+        """Both figures for people: ``account balance 1,095.4 credits (~$16.11); key limit: none``."""
         account = format_credits(self.user_remaining_credits)
-        if self.token_unlimited:
-            key = "unlimited"
-        else:
-            key = f"{format_credits(self.token_remaining_credits)} left of its own limit"
-        return f"account balance {account}; this key: {key}"
+        key = "none" if self.token_unlimited else f"{format_credits(self.token_remaining_credits)} left"
+        return f"account balance {account}; key limit: {key}"
 
 
 def format_credits(value: float | None) -> str:

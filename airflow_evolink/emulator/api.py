@@ -110,6 +110,7 @@ async def create_task(request: web.Request) -> web.Response:
         body = json.loads(raw)
     except (ValueError, UnicodeDecodeError):
         return json_error(400, "Request body must be valid JSON", code=INVALID_REQUEST)
+    context.body = body
     if not isinstance(body, dict):
         return json_error(400, "Request body must be a JSON object", code=INVALID_REQUEST)
     owner: Owner | None = (context.api_key, key) if key else None

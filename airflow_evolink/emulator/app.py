@@ -106,6 +106,7 @@ def _record(
         task_created=context.task_created,
         credits_charged=context.credits_charged,
         replay=context.replay,
+        body=context.body,
         fault=None if rule is None else rule.kind,
     )
     with state.lock:

@@ -21,6 +21,8 @@ class RequestContext:
     task_created: bool = False
     credits_charged: int = 0
     replay: bool = False
+    #: The decoded JSON body of a create-task POST, kept so tests can see exactly what a client sent.
+    body: Any = None
     #: Set by the `truncated` fault on downloads: send half the bytes, then drop the connection.
     cut_download: bool = False
 

@@ -23,6 +23,8 @@ class RequestRecord:
     credits_charged: int = 0
     replay: bool = False
     fault: str | None = None
+    #: The JSON body of a create-task POST as the emulator decoded it (None for other requests).
+    body: Any = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -325,6 +325,9 @@ class EvolinkSubmitVideoOperator(ResumableJobMixin, BaseOperator):
         ti.xcom_push(key=xcom_keys.EVOLINK_TASK, value=task.to_xcom())
         ti.xcom_push(key=xcom_keys.CREDITS_RESERVED, value=task.credits_reserved)
         ti.xcom_push(key=xcom_keys.ESTIMATED_TIME, value=task.estimated_time)
+        if task.idempotency_replayed:
+            # Kept apart from evolink_task, which a wait overwrites with the finished task.
+            ti.xcom_push(key=xcom_keys.IDEMPOTENCY_REPLAYED, value=True)
         push_link(context, EvolinkTaskLink, self.hook.task_url(task.id))
         self.log.info(
             "Submitted Evolink task %s (model %s): status %s, credits reserved %s, estimated time %s s",

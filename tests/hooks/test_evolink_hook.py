@@ -14,6 +14,7 @@ from airflow_evolink.core.errors import (
     EvolinkAuthError,
     EvolinkBadRequestError,
     EvolinkConnectionError,
+    EvolinkIdempotencyConflictError,
     EvolinkInsufficientCreditsError,
     EvolinkNotFoundError,
     EvolinkOutcomeUnknownError,
@@ -114,7 +115,7 @@ def test_ui_form_shows_only_what_matters():
 def test_test_connection_checks_the_key_without_spending(clean_emulator, conn_env):
     ok, message = make_hook().test_connection()
     assert ok, message
-    assert "remaining credits" in message
+    assert "account balance" in message and "key limit" in message
     conn_env("evolink_badkey", connection_json(clean_emulator.base_url, api_key="sk-wrong"))
     ok, message = make_hook("evolink_badkey").test_connection()
     assert not ok and "401" in message
@@ -150,7 +151,7 @@ def test_submit_get_and_wait(clean_emulator):
     assert done.results and done.results[0].startswith(clean_emulator.base_url)
     assert seen[-1] == 100
     post = [r for r in clean_emulator.state.requests() if r["method"] == "POST"]
-    assert post[0]["idempotency_key"] == "key-happy"
+    assert post[0]["idempotency_key"] == "key-happy-000000000"
 
 
 def test_validation_error_sends_nothing(clean_emulator):
@@ -267,14 +268,24 @@ def test_post_is_resent_when_provably_not_processed(clean_emulator, status):
     assert task.id
 
 
+def assert_one_job_answered_from_the_ledger(emulator, task, sends: int = 2) -> None:
+    """The first send created the job, the last was answered from the ledger; one job exists."""
+    # A delayed first send is logged when its (late) answer goes out, after the replay.
+    wait_until(lambda: sum(r["method"] == "POST" for r in emulator.state.requests()) == sends)
+    records = [r for r in emulator.state.requests() if r["method"] == "POST"]
+    assert len({r["idempotency_key"] for r in records}) == 1
+    assert [t["id"] for t in emulator.state.tasks()] == [task.id]
+    assert [r["task_created"] for r in records].count(True) == 1
+    assert any(r["replay"] and r["status"] == 200 for r in records)
+    assert task.idempotency_replayed is True
+
+
 @pytest.mark.parametrize("status", [500, 502, 504])
-def test_post_is_never_resent_after_5xx(clean_emulator, status):
+def test_post_whose_answer_was_a_5xx_is_resent_with_the_same_key(clean_emulator, status):
     clean_emulator.faults.http_status(status, method="POST", body="html", after_processing=True)
-    with pytest.raises(EvolinkOutcomeUnknownError) as info:
-        make_hook().submit_video(KLING, idempotency_key="key-5xx-0000000000")
-    assert posts(clean_emulator) == 1
-    assert "not re-sent" in str(info.value) and "key-5xx" in str(info.value)
-    assert not info.value.retryable
+    task = make_hook().submit_video(KLING, idempotency_key="key-5xx-0000000000")
+    assert_one_job_answered_from_the_ledger(clean_emulator, task)
+    assert task.status is TaskStatus.PENDING and task.credits_reserved
 
 
 @pytest.mark.parametrize(
@@ -286,16 +297,54 @@ def test_post_is_never_resent_after_5xx(clean_emulator, status):
         ("delay", {"seconds": 2.0, "after_processing": True}),
     ],
 )
-def test_post_is_never_resent_when_outcome_unknown(clean_emulator, fault, kwargs):
+def test_post_whose_answer_was_lost_is_resent_with_the_same_key(clean_emulator, fault, kwargs):
     if fault == "delay":
         clean_emulator.faults.delay(kwargs.pop("seconds"), method="POST", **kwargs)
     else:
         getattr(clean_emulator.faults, fault)(method="POST", **kwargs)
     hook = make_hook(timeout=(1.0, 0.5))
-    with pytest.raises(EvolinkOutcomeUnknownError):
-        hook.submit_video(KLING)
-    wait_until(lambda: clean_emulator.state.stats()["tasks_created"] == 1)
-    assert posts(clean_emulator) == 1
+    task = hook.submit_video(KLING)
+    assert_one_job_answered_from_the_ledger(clean_emulator, task)
+
+
+def test_post_resends_are_bounded_and_then_name_the_key(clean_emulator):
+    clean_emulator.faults.http_status(502, method="POST", after_processing=True, count=20)
+    with pytest.raises(EvolinkOutcomeUnknownError) as info:
+        make_hook().submit_video(KLING, idempotency_key="key-lost-000000000")
+    assert posts(clean_emulator) == FAST.paid_max_attempts
+    assert len(clean_emulator.state.tasks()) == 1
+    assert "key-lost-000000000" in str(info.value)
+    # Retryable: Airflow's next try of the task instance presents the same key.
+    assert info.value.retryable and info.value.idempotency_key == "key-lost-000000000"
+
+
+def test_a_key_still_in_flight_is_sent_again_later_with_the_same_key(clean_emulator):
+    # The first send waits 1 s before the job is made; the client gives up on it after 0.5 s. The gateway
+    # answers the next send with paid_outcome_unknown (Retry-After 1), and a later one with the job.
+    clean_emulator.faults.delay(1.0, method="POST")
+    policy = RetryPolicy(initial_wait=0.1, max_wait=0.2, max_retry_after=2.0, jitter=0.0, paid_max_attempts=6)
+    hook = EvolinkHook("evolink_default", timeout=(1.0, 0.5), retry_policy=policy)
+    task = hook.submit_video(KLING, idempotency_key="key-inflight-000000")
+    records = [r for r in clean_emulator.state.requests() if r["method"] == "POST"]
+    assert [t["id"] for t in clean_emulator.state.tasks()] == [task.id]
+    assert 409 in [r["status"] for r in records]
+    assert records[-1]["status"] == 200
+
+
+def test_a_conflicting_key_is_final_and_names_the_rule(clean_emulator):
+    hook = make_hook()
+    hook.submit_video(KLING, idempotency_key="key-conflict-000000")
+    with pytest.raises(EvolinkIdempotencyConflictError, match="different request") as info:
+        hook.submit_video({**KLING, "prompt": "another"}, idempotency_key="key-conflict-000000")
+    assert not info.value.retryable
+    assert posts(clean_emulator) == 2 and len(clean_emulator.state.tasks()) == 1
+
+
+@pytest.mark.parametrize("key", ["short", "x" * 97, "has space in it 123", "ключ-0000000000000000"])
+def test_a_bad_idempotency_key_is_refused_before_sending(clean_emulator, key):
+    with pytest.raises(EvolinkValidationError, match="idempotency_key"):
+        make_hook().submit_video(KLING, idempotency_key=key)
+    assert clean_emulator.state.requests() == []
 
 
 def test_post_is_retried_when_the_connection_never_opened(conn_env):
@@ -308,7 +357,7 @@ def test_post_is_retried_when_the_connection_never_opened(conn_env):
     with pytest.raises(EvolinkConnectionError) as info:
         hook.submit_video(KLING)
     assert not info.value.sent
-    assert len(attempts) == FAST.max_attempts - 1
+    assert len(attempts) == FAST.paid_max_attempts - 1
 
 
 # ---- async path ----------------------------------------------------------------------------------------
@@ -328,11 +377,10 @@ def test_async_calls_share_the_rules(clean_emulator):
     assert fetched.id == task.id and credits.remaining_credits is not None
 
 
-def test_async_post_is_never_resent_after_502(clean_emulator):
+def test_async_post_after_a_502_is_resent_with_the_same_key(clean_emulator):
     clean_emulator.faults.http_status(502, method="POST", after_processing=True)
-    with pytest.raises(EvolinkOutcomeUnknownError):
-        asyncio.run(make_hook().async_submit_video(KLING))
-    assert posts(clean_emulator) == 1
+    task = asyncio.run(make_hook().async_submit_video(KLING))
+    assert_one_job_answered_from_the_ledger(clean_emulator, task)
 
 
 def test_async_get_retries_html_503(clean_emulator):

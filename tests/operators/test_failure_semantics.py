@@ -62,12 +62,17 @@ def test_deferrable_submit_and_wait_succeeds(clean_emulator):
     assert len(paid_posts(clean_emulator)) == 1
 
 
-def test_outcome_unknown_post_is_not_retried_by_airflow(clean_emulator):
-    clean_emulator.faults.http_status(502, method="POST", body="html", after_processing=True)
+def test_an_outcome_still_unknown_after_resends_is_settled_by_airflows_retry(clean_emulator):
+    # Every send of the first try is answered 502 after the job was made; Airflow's second try presents
+    # the same Idempotency-Key and gets that job back from the ledger: one job, a green run.
+    clean_emulator.faults.http_status(502, method="POST", after_processing=True, count=4)
     dag_run = run_dag("sem_submit_only")
-    assert dag_run.state == "failed"
-    assert tries(dag_run) == 1
-    assert len([r for r in clean_emulator.state.requests() if r["method"] == "POST"]) == 1
+    assert dag_run.state == "success"
+    assert tries(dag_run) == 2
+    posts = [r for r in clean_emulator.state.requests() if r["method"] == "POST"]
+    assert len(posts) == 5 and len({r["idempotency_key"] for r in posts}) == 1
+    assert len(clean_emulator.state.tasks()) == 1
+    assert posts[-1]["replay"] and posts[-1]["status"] == 200
 
 
 def test_bad_templated_input_fails_before_any_request(clean_emulator):
@@ -96,7 +101,7 @@ def test_sensor_in_poke_mode(clean_emulator):
 
 
 @pytest.mark.parametrize("dag_id", ["sem_sensor_poke", "sem_sensor_deferred"])
-@pytest.mark.parametrize("odd_state", ["cancelled", "completed-without-results", "brand_new_status"])
+@pytest.mark.parametrize("odd_state", ["cancelled", "completed-without-results"])
 def test_sensor_fails_clearly_on_odd_terminal_states(clean_emulator, dag_id, odd_state):
     if odd_state == "completed-without-results":
         clean_emulator.faults.complete_without_results()
@@ -105,4 +110,15 @@ def test_sensor_fails_clearly_on_odd_terminal_states(clean_emulator, dag_id, odd
     dag_run = run_dag(dag_id)
     assert dag_run.state == "failed"
     assert tries(dag_run, "wait") == 1
+    assert len(paid_posts(clean_emulator)) == 1
+
+
+@pytest.mark.parametrize("dag_id", ["sem_sensor_poke_short", "sem_sensor_deferred_short"])
+def test_a_status_that_never_ends_is_bounded_by_the_timeout(clean_emulator, dag_id):
+    # An unlisted status is still running: the sensor polls on, and its timeout ends the wait.
+    clean_emulator.faults.next_jobs_status("brand_new_status", job_seconds=0.5)
+    dag_run = run_dag(dag_id)
+    assert dag_run.state == "failed"
+    reads = [r for r in clean_emulator.state.requests() if r["method"] == "GET" and "/v1/tasks/" in r["path"]]
+    assert len(reads) >= 3
     assert len(paid_posts(clean_emulator)) == 1

@@ -10,7 +10,7 @@ import pytest
 
 from airflow_evolink.utils import xcom_keys
 from airflow_evolink.version_compat import AIRFLOW_V_3_1_PLUS
-from tests.airflow_helpers import dag_bag
+from tests.airflow_helpers import dag_bag, xcom_values
 
 pytestmark = pytest.mark.usefixtures("airflow_db")
 
@@ -26,22 +26,6 @@ EXAMPLES = [
 
 def load_dag(dag_id: str) -> Any:
     return dag_bag(DAGS_DIR).get_dag(dag_id)
-
-
-def xcom_values(dag_run: Any, task_id: str, key: str = "return_value") -> list[Any]:
-    """XCom values of ``task_id`` in this run, one per map index, read from the metadata DB."""
-    from airflow.models.xcom import XComModel
-    from airflow.utils.session import create_session
-    from sqlalchemy import select
-
-    with create_session() as session:
-        rows = session.execute(
-            select(XComModel.map_index, XComModel.value)
-            .where(XComModel.dag_id == dag_run.dag_id, XComModel.run_id == dag_run.run_id)
-            .where(XComModel.task_id == task_id, XComModel.key == key)
-            .order_by(XComModel.map_index)
-        ).all()
-    return [value for _, value in rows]
 
 
 def test_example_dags_parse_without_errors():

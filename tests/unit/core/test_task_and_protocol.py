@@ -760,7 +760,7 @@ def test_an_unlimited_key_spends_the_account_balance():
     )
     assert credits.spendable_credits == 1095.3996
     assert credits.unlimited is True
-    assert "1,095.4 credits" in credits.describe() and "unlimited" in credits.describe()
+    assert "1,095.4 credits" in credits.describe() and "key limit: none" in credits.describe()
 
 
 def test_a_limited_key_below_the_account_balance_decides():
