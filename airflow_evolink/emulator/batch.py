@@ -67,7 +67,11 @@ async def read_tasks(request: web.Request) -> web.Response:
     if not route.enabled:
         return json_error(404, f"Not Found: POST {PATH}")
     try:
-        body = json.loads(await request.read())
+        raw = await request.read()
+    except ConnectionResetError:  # the client gave up (its trigger was cancelled): nobody to answer
+        return json_error(400, "Connection lost before the body was read")
+    try:
+        body = json.loads(raw)
     except (ValueError, UnicodeDecodeError):
         return json_error(400, "Request body must be valid JSON")
     ids = body.get("task_ids") if isinstance(body, dict) else None
