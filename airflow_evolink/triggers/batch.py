@@ -2,31 +2,33 @@
 
 A triggerer holding thousands of :class:`~airflow_evolink.triggers.evolink.EvolinkVideoTrigger` would
 send one GET per trigger and poll. Instead, each event loop has one :class:`TaskBatchPoller` per
-connection (base URL, key and timeouts): a trigger registers its task id and when it wants its next
-observation, and awaits its own future; the poller sends the ids that are due together, 50 to a request,
-and hands each trigger its own task object. What the trigger does with it (schedule, deadline, events)
-is unchanged.
+connection (base URL, key and timeouts). A trigger hands it a :class:`Watch`: its task id, retry policy and
+its own step function (what it does with an answer: the schedule, the deadline, the final event), then
+awaits the watch's future. The poller sends the ids that are due together, 50 to a request, runs each
+trigger's step on its task object (in the trigger's own ``contextvars`` context, so progress lines reach
+the trigger's log) and queues the watch again for the delay the step returns. The trigger's task wakes
+only when its wait is over, or when it must read its task alone: a poll costs no task switch.
 
 Rules, in the order a batch meets them:
 
-* **When.** One timer per poller, set for the earliest due registration. When it fires, every due
-  registration is sent, and a batch that is not full is topped up with registrations due soon: a wait
-  may end up to :data:`EARLY_SHARE` of its length early, never late, so the detection lag of the
-  adaptive schedule and of a fixed ``poll_interval`` is kept. A trigger's first observation waits up to
+* **When.** One timer per poller, set for the earliest due watch. When it fires, every due watch is sent,
+  and a batch that is not full is topped up with watches due soon: a wait may end up to
+  :data:`EARLY_SHARE` of its length early, never late, so the detection lag of the adaptive schedule and
+  of a fixed ``poll_interval`` is kept. A trigger's first observation waits up to
   :data:`FIRST_POLL_WINDOW` for company, so triggers that start one after another share batches at once.
-* **Answers.** An id absent from the answer, or a terminal task without result links, is answered with
-  :data:`READ_ALONE`: the trigger reads it with its own GET, exactly as before batching (a 404 there is
-  the usual not-found error).
+* **Answers.** An id absent from the answer, or a terminal task without result links, resolves the watch
+  with :data:`READ_ALONE`: the trigger reads its task with its own GET, exactly as before batching (a 404
+  there is the usual not-found error).
 * **Failures.** The batch is retried under the triggers' :class:`~airflow_evolink.core.retry.RetryPolicy`
   (``Retry-After``, 429 does not use up attempts); triggers with different policies never share a
   request. When retries run out, every trigger of the batch gets the error, as its GET would have given.
 * **Degrading.** 400, 404 or 405 on the batch route (a gateway without it) or an answer of the wrong shape
   switches the connection's poller to single GETs for :data:`REPROBE_SECONDS`; then a batch is tried
   again. Nothing fails because the route is missing.
-* **Isolation.** A cancelled trigger only marks its registration dead; a batch whose triggers are all
-  cancelled is cancelled. Timer callbacks and batch requests run in an empty ``contextvars`` context, so
-  their log lines go to the triggerer's log, not to whichever trigger happened to start the timer. The
-  poller never raises into a trigger anything but the ``EvolinkError`` its own GET could have raised.
+* **Isolation.** A cancelled trigger only marks its watch dead; a batch whose triggers are all cancelled
+  is cancelled. A step that raises ends only its own trigger. Timers and batch requests run in an empty
+  ``contextvars`` context, so the poller's own lines go to the triggerer's log, not to whichever trigger
+  happened to start a timer.
 
 ``AIRFLOW_EVOLINK_BATCH_POLLING=false`` in the triggerer's environment turns batching off (single GETs).
 """
@@ -36,11 +38,13 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import dataclasses
+import functools
 import heapq
 import itertools
 import math
 import os
 import weakref
+from collections.abc import Callable
 from typing import Any
 
 from airflow_evolink.core.errors import EvolinkAPIError, EvolinkError
@@ -89,18 +93,24 @@ class _Batch:
         self.task: asyncio.Task[None] | None = None
 
 
-class Registration:
-    """One trigger's wish for its next observation; it awaits :attr:`future`."""
+#: What a trigger's step returns: seconds until the next observation, or the trigger's final event.
+Step = Callable[[Any], "float | dict[str, Any]"]
 
-    __slots__ = ("batch", "earliest", "future", "policy", "task_id")
 
-    def __init__(
-        self, task_id: str, earliest: float, policy: RetryPolicy, future: asyncio.Future[Any]
-    ) -> None:
+class Watch:
+    """One trigger's wait, as the poller holds it; the trigger awaits :attr:`future`.
+
+    The future ends with the trigger's final event (a dict), :data:`READ_ALONE`, or an ``EvolinkError``.
+    """
+
+    __slots__ = ("batch", "earliest", "future", "policy", "step", "task_id")
+
+    def __init__(self, task_id: str, policy: RetryPolicy, step: Step, future: asyncio.Future[Any]) -> None:
         self.task_id = task_id
-        self.earliest = earliest
         self.policy = policy
+        self.step = step
         self.future = future
+        self.earliest = 0.0
         self.batch: _Batch | None = None
 
 
@@ -110,10 +120,10 @@ class TaskBatchPoller:
     def __init__(self, config: EvolinkConnectionConfig, logger: Any) -> None:
         self.config = config
         self._log = logger
-        # (due on the loop's clock, sequence, registration): due order, ties in order of arrival.
-        self._heap: list[tuple[float, int, Registration]] = []
+        # (due on the loop's clock, sequence, watch): due order, ties in order of arrival.
+        self._heap: list[tuple[float, int, Watch]] = []
         self._seq = itertools.count()
-        self._dead = 0  # cancelled registrations still in the heap
+        self._dead = 0  # cancelled watches still in the heap
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at = math.inf
         self._fallback_until = -math.inf  # loop clock
@@ -127,35 +137,36 @@ class TaskBatchPoller:
 
     @property
     def waiting(self) -> int:
-        """Registrations waiting to be sent (cancelled ones excluded)."""
+        """Watches queued for their next observation (cancelled ones excluded)."""
         return len(self._heap) - self._dead
 
-    def submit(self, task_id: str, delay: float, policy: RetryPolicy, *, first: bool = False) -> Registration:
-        """Register ``task_id`` for an observation in ``delay`` seconds (or sooner, to fill a batch).
+    def watch(
+        self, task_id: str, policy: RetryPolicy, step: Step, delay: float = 0.0, *, first: bool = False
+    ) -> Watch:
+        """Watch ``task_id`` from ``delay`` seconds on (or a little sooner, to fill a batch).
 
-        The caller awaits ``registration.future``: a task object, :data:`READ_ALONE`, or an
-        ``EvolinkError``; if it is cancelled meanwhile, it must call :meth:`forget`.
+        ``step`` gets each task object read for it, in the caller's ``contextvars`` context of now, and
+        returns the seconds to the next observation or the final event. The caller awaits
+        ``watch.future``; if it is cancelled meanwhile, it must call :meth:`forget`.
         """
         loop = asyncio.get_running_loop()
+        run = contextvars.copy_context().run
+        watch = Watch(task_id, policy, functools.partial(run, step), loop.create_future())  # type: ignore[call-arg]
         now = loop.time()
         if first:
-            due, earliest = now + FIRST_POLL_WINDOW, now
+            watch.earliest = now
+            self._queue(loop, watch, now + FIRST_POLL_WINDOW)
         else:
-            due = now + delay
-            earliest = due - EARLY_SHARE * delay
-        registration = Registration(task_id, earliest, policy, loop.create_future())
-        heapq.heappush(self._heap, (due, next(self._seq), registration))
-        if due < self._timer_at:
-            self._set_timer(loop, due)
-        return registration
+            self._queue(loop, watch, now + delay, delay)
+        return watch
 
-    def forget(self, registration: Registration) -> None:
-        """The trigger waiting on ``registration`` was cancelled: leave the others undisturbed."""
-        future = registration.future
+    def forget(self, watch: Watch) -> None:
+        """The trigger awaiting ``watch`` was cancelled: leave the others undisturbed."""
+        future = watch.future
         if not future.cancel() and not future.cancelled():
-            return  # it had been answered: nothing waits on its behalf
-        batch = registration.batch
-        if batch is not None:  # already sent: cancel the request once none of its triggers waits
+            return  # it had ended: nothing is queued or sent on its behalf
+        batch = watch.batch
+        if batch is not None:  # in a request: cancel the request once none of its triggers waits
             batch.live -= 1
             if batch.live <= 0 and batch.task is not None:
                 batch.task.cancel()
@@ -173,6 +184,14 @@ class TaskBatchPoller:
 
     # ---- sending -----------------------------------------------------------------------------------
 
+    def _queue(self, loop: asyncio.AbstractEventLoop, watch: Watch, due: float, delay: float = -1.0) -> None:
+        if delay >= 0.0:
+            watch.earliest = due - EARLY_SHARE * delay
+        watch.batch = None
+        heapq.heappush(self._heap, (due, next(self._seq), watch))
+        if due < self._timer_at:
+            self._set_timer(loop, due)
+
     def _set_timer(self, loop: asyncio.AbstractEventLoop, when: float) -> None:
         if self._timer is not None:
             self._timer.cancel()
@@ -184,50 +203,48 @@ class TaskBatchPoller:
         loop = asyncio.get_running_loop()
         now = loop.time() + _TIMER_SLACK
         heap = self._heap
-        groups: dict[RetryPolicy, list[Registration]] = {}
+        groups: dict[RetryPolicy, list[Watch]] = {}
         while heap and heap[0][0] <= now:
-            registration = heapq.heappop(heap)[2]
-            if registration.future.done():
+            watch = heapq.heappop(heap)[2]
+            if watch.future.done():
                 self._dead -= 1
                 continue
-            groups.setdefault(registration.policy, []).append(registration)
+            groups.setdefault(watch.policy, []).append(watch)
         if now < self._fallback_until:
             for due in groups.values():
                 _deliver(due, READ_ALONE)
             groups.clear()
-        # Top up the last batch of each group with registrations that may come a little early.
+        # Top up the last batch of each group with watches that may come a little early.
         while heap:
-            registration = heap[0][2]
-            if registration.future.done():
+            watch = heap[0][2]
+            if watch.future.done():
                 heapq.heappop(heap)
                 self._dead -= 1
                 continue
-            same = groups.get(registration.policy)
-            if registration.earliest > now or same is None or len(same) % MAX_BATCH_TASKS == 0:
+            same = groups.get(watch.policy)
+            if watch.earliest > now or same is None or len(same) % MAX_BATCH_TASKS == 0:
                 break
             heapq.heappop(heap)
-            same.append(registration)
+            same.append(watch)
         for policy, group in groups.items():
             for start in range(0, len(group), MAX_BATCH_TASKS):
                 self._dispatch(loop, group[start : start + MAX_BATCH_TASKS], policy)
-        if heap:
+        if heap and self._timer is None:
             self._set_timer(loop, heap[0][0])
 
-    def _dispatch(
-        self, loop: asyncio.AbstractEventLoop, registrations: list[Registration], policy: RetryPolicy
-    ) -> None:
-        batch = _Batch(len(registrations))
-        for registration in registrations:
-            registration.batch = batch
-        task = loop.create_task(self._send(registrations, policy), context=contextvars.Context())
+    def _dispatch(self, loop: asyncio.AbstractEventLoop, watches: list[Watch], policy: RetryPolicy) -> None:
+        batch = _Batch(len(watches))
+        for watch in watches:
+            watch.batch = batch
+        task = loop.create_task(self._send(watches, policy), context=contextvars.Context())
         batch.task = task
         self._sending.add(task)
         task.add_done_callback(self._sending.discard)
 
-    async def _send(self, registrations: list[Registration], policy: RetryPolicy) -> None:
-        by_id: dict[str, list[Registration]] = {}
-        for registration in registrations:
-            by_id.setdefault(registration.task_id, []).append(registration)
+    async def _send(self, watches: list[Watch], policy: RetryPolicy) -> None:
+        by_id: dict[str, list[Watch]] = {}
+        for watch in watches:
+            by_id.setdefault(watch.task_id, []).append(watch)
         session = borrow_session()
         try:
             call = batch_tasks_call(list(by_id))
@@ -239,30 +256,51 @@ class TaskBatchPoller:
         except EvolinkError as exc:
             if isinstance(exc, EvolinkAPIError) and exc.http_status in FALLBACK_STATUSES:
                 self._fall_back(f"HTTP {exc.http_status}")
-                _deliver(registrations, READ_ALONE)
+                _deliver(watches, READ_ALONE)
             else:  # retries ran out, or a failure no retry helps: what each GET would have raised
-                for registration in registrations:
-                    if not registration.future.done():
-                        registration.future.set_exception(exc)
+                for watch in watches:
+                    if not watch.future.done():
+                        watch.future.set_exception(exc)
             return
         except Exception:  # a bug here must not strand the triggers: they read their tasks alone
             self._log.exception("Evolink batch read failed unexpectedly; the tasks are read one by one")
-            _deliver(registrations, READ_ALONE)
+            _deliver(watches, READ_ALONE)
             return
         finally:
             await return_session(session)
+        self._answer(watches, by_id, data)
+
+    def _answer(self, watches: list[Watch], by_id: dict[str, list[Watch]], data: Any) -> None:
+        """Hand each watch its task object (or READ_ALONE) and queue the ones still running."""
         items = _items_by_id(data)
-        del data
         if items is None:
             self._fall_back('an answer that is not {"data": [task objects]}')
-            _deliver(registrations, READ_ALONE)
+            _deliver(watches, READ_ALONE)
             return
+        loop = asyncio.get_running_loop()
+        now = loop.time()
         for task_id, waiting in by_id.items():
             item = items.get(task_id)
-            result = READ_ALONE if item is None or _lacks_results(item) else item
-            for registration in waiting:
-                if not registration.future.done():
-                    registration.future.set_result(result)
+            alone = item is None or _lacks_results(item)
+            for watch in waiting:
+                future = watch.future
+                if future.done():
+                    continue  # cancelled meanwhile
+                if alone:
+                    future.set_result(READ_ALONE)
+                    continue
+                try:
+                    step = watch.step(item)
+                except EvolinkError:  # an item the trigger cannot read: its own GET decides
+                    future.set_result(READ_ALONE)
+                    continue
+                except Exception as exc:  # a bug in one trigger's step ends that trigger only
+                    future.set_exception(exc)
+                    continue
+                if isinstance(step, dict):
+                    future.set_result(step)
+                else:
+                    self._queue(loop, watch, now + step, step)
 
     def _fall_back(self, why: str) -> None:
         loop = asyncio.get_running_loop()
@@ -278,10 +316,10 @@ class TaskBatchPoller:
         )
 
 
-def _deliver(registrations: list[Registration], result: Any) -> None:
-    for registration in registrations:
-        if not registration.future.done():
-            registration.future.set_result(result)
+def _deliver(watches: list[Watch], result: Any) -> None:
+    for watch in watches:
+        if not watch.future.done():
+            watch.future.set_result(result)
 
 
 def _items_by_id(data: Any) -> dict[str, Any] | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 import weakref
 from collections.abc import AsyncIterator
@@ -108,23 +109,29 @@ class EvolinkVideoTrigger(BaseTrigger):
                 delay: float | None = None  # None: the first observation
                 while True:
                     try:
-                        data = batch.READ_ALONE
                         if poller is not None and poller.batching:
-                            registration = poller.submit(
-                                self.evolink_task_id, delay or 0.0, policy, first=delay is None
+                            # The poller runs _after_poll on each task object it reads for this trigger
+                            # and queues it again, until the wait ends or the task must be read alone.
+                            watch = poller.watch(
+                                self.evolink_task_id,
+                                policy,
+                                functools.partial(self._after_poll, schedule=schedule, progress=progress),
+                                delay or 0.0,
+                                first=delay is None,
                             )
                             try:
-                                data = await registration.future
+                                step = await watch.future
                             except asyncio.CancelledError:
-                                poller.forget(registration)
+                                poller.forget(watch)
                                 raise
-                            del registration
+                            del watch
+                            if step is not batch.READ_ALONE:
+                                break
                         elif delay:
                             await asyncio.sleep(delay)
-                        if data is batch.READ_ALONE:
-                            if prepared is None:
-                                prepared = await prepare(session, config, call)
-                            data = await send_with_retries(session, config, call, policy, log, prepared)
+                        if prepared is None:
+                            prepared = await prepare(session, config, call)
+                        data = await send_with_retries(session, config, call, policy, log, prepared)
                         # Nothing parsed from this answer outlives _after_poll: while thousands of
                         # triggers sleep, the garbage collector has less to scan.
                         step = self._after_poll(data, schedule, progress)

@@ -1,4 +1,4 @@
-"""TaskBatchPoller without a network: which registrations go out together, and how answers are read.
+"""TaskBatchPoller without a network: which watches go out together, and how answers are read.
 
 The end-to-end behaviour (real HTTP, retries, fallback, cancellation) is in tests/triggers/test_batch_polling.py.
 """
@@ -20,6 +20,11 @@ from airflow_evolink.triggers.batch import READ_ALONE, TaskBatchPoller, _items_b
 CONFIG = EvolinkConnectionConfig("c", "http://127.0.0.1:9", "sk-unit")
 POLICY = RetryPolicy()
 OTHER = RetryPolicy(max_attempts=2)
+
+
+def step(data: Any) -> float:
+    """A trigger's step that always asks for the next observation in a second."""
+    return 1.0
 
 
 class Log:
@@ -86,7 +91,7 @@ def test_a_terminal_item_without_results_is_read_alone(item, lacks):
     assert _lacks_results(item) is lacks
 
 
-# ---- which registrations go out together -----------------------------------------------------------------
+# ---- which watches go out together -----------------------------------------------------------------
 
 
 @pytest.fixture
@@ -94,17 +99,17 @@ def sent(monkeypatch) -> list[tuple[list[str], RetryPolicy]]:
     """Batches the poller dispatches, instead of sending them."""
     out: list[tuple[list[str], RetryPolicy]] = []
 
-    def dispatch(self, loop, registrations, policy) -> None:
-        out.append(([r.task_id for r in registrations], policy))
+    def dispatch(self, loop, watches, policy) -> None:
+        out.append(([r.task_id for r in watches], policy))
 
     monkeypatch.setattr(TaskBatchPoller, "_dispatch", dispatch)
     return out
 
 
-async def test_due_registrations_go_out_fifty_to_a_request(sent):
+async def test_due_watches_go_out_fifty_to_a_request(sent):
     poller = TaskBatchPoller(CONFIG, Log())
     for task_id in ids(120):
-        poller.submit(task_id, 0.0, POLICY)
+        poller.watch(task_id, POLICY, step, 0.0)
     await asyncio.sleep(0.01)
     assert [len(batch_ids) for batch_ids, _ in sent] == [50, 50, 20]
     assert [i for batch_ids, _ in sent for i in batch_ids] == ids(120)  # in the order they were due
@@ -113,36 +118,36 @@ async def test_due_registrations_go_out_fifty_to_a_request(sent):
 
 async def test_a_batch_is_topped_up_with_waits_that_may_end_a_little_early(sent):
     poller = TaskBatchPoller(CONFIG, Log())
-    poller.submit("task-due-0000", 0.0, POLICY)
+    poller.watch("task-due-0000", POLICY, step, 0.0)
     # 10 s waits may come up to EARLY_SHARE * 10 = 2 s early: 1 s from due, they join; 3 s away, not.
     for task_id in ids(60, "soon"):
-        poller.submit(task_id, 10.0, POLICY)
+        poller.watch(task_id, POLICY, step, 10.0)
     loop = asyncio.get_running_loop()
-    for _, _, registration in poller._heap:
-        if registration.task_id.startswith("task-soon"):
-            registration.earliest = loop.time() - 1.0
-    poller.submit("task-late-0000", 10.0, POLICY)
+    for _, _, watch in poller._heap:
+        if watch.task_id.startswith("task-soon"):
+            watch.earliest = loop.time() - 1.0
+    poller.watch("task-late-0000", POLICY, step, 10.0)
     await asyncio.sleep(0.01)
     assert len(sent) == 1
     batch_ids, _ = sent[0]
     assert batch_ids[0] == "task-due-0000" and len(batch_ids) == MAX_BATCH_TASKS
     assert poller.waiting == 61 - (MAX_BATCH_TASKS - 1)  # the rest and the late one wait for their time
-    for _, _, registration in poller._heap:
-        registration.future.cancel()
-        poller.forget(registration)
+    for _, _, watch in poller._heap:
+        watch.future.cancel()
+        poller.forget(watch)
 
 
 async def test_early_share_of_a_wait(sent):
     poller = TaskBatchPoller(CONFIG, Log())
     loop = asyncio.get_running_loop()
     before = loop.time()
-    registration = poller.submit("task-a-0001", 10.0, POLICY)
+    watch = poller.watch("task-a-0001", POLICY, step, 10.0)
     due = poller._heap[0][0]
     assert 10.0 <= due - before < 10.1
-    assert registration.earliest == pytest.approx(due - batch.EARLY_SHARE * 10.0)
-    first = poller.submit("task-a-0002", 5.0, POLICY, first=True)
+    assert watch.earliest == pytest.approx(due - batch.EARLY_SHARE * 10.0)
+    first = poller.watch("task-a-0002", POLICY, step, 5.0, first=True)
     assert first.earliest <= loop.time() and poller._heap[0][0] - before <= batch.FIRST_POLL_WINDOW + 0.1
-    for r in (registration, first):
+    for r in (watch, first):
         r.future.cancel()
         poller.forget(r)
     assert poller.waiting == 0 and poller._timer is None
@@ -151,32 +156,32 @@ async def test_early_share_of_a_wait(sent):
 async def test_different_policies_never_share_a_request(sent):
     poller = TaskBatchPoller(CONFIG, Log())
     for n, task_id in enumerate(ids(6)):
-        poller.submit(task_id, 0.0, POLICY if n % 2 else OTHER)
+        poller.watch(task_id, POLICY if n % 2 else OTHER, step, 0.0)
     await asyncio.sleep(0.01)
     assert sorted((len(b), p.max_attempts) for b, p in sent) == [(3, 2), (3, 6)]
 
 
-async def test_cancelled_registrations_are_skipped_and_dropped(sent):
+async def test_cancelled_watches_are_skipped_and_dropped(sent):
     poller = TaskBatchPoller(CONFIG, Log())
-    registrations = [poller.submit(task_id, 0.05, POLICY) for task_id in ids(10)]
-    for registration in registrations[:4]:
-        registration.future.cancel()
-        poller.forget(registration)
+    watches = [poller.watch(task_id, POLICY, step, 0.05) for task_id in ids(10)]
+    for watch in watches[:4]:
+        watch.future.cancel()
+        poller.forget(watch)
     assert poller.waiting == 6
     await asyncio.sleep(0.1)
     assert sent == [(ids(10)[4:], POLICY)]
-    for registration in registrations[4:]:
-        registration.future.cancel()
-        poller.forget(registration)
+    for watch in watches[4:]:
+        watch.future.cancel()
+        poller.forget(watch)
     assert poller._heap == [] and poller._timer is None
 
 
-async def test_an_answered_registration_is_not_counted_as_dead():
+async def test_an_ended_watch_is_not_counted_as_dead():
     poller = TaskBatchPoller(CONFIG, Log())
-    registration = poller.submit("task-a-0001", 100.0, POLICY)
+    watch = poller.watch("task-a-0001", POLICY, step, 100.0)
     poller._heap.clear()  # as _fire pops it
-    registration.future.set_result(READ_ALONE)
-    poller.forget(registration)  # the trigger was cancelled after its answer came
+    watch.future.set_result(READ_ALONE)
+    poller.forget(watch)  # the trigger was cancelled after its answer came
     assert poller._dead == 0
     poller._timer.cancel()
 
@@ -188,14 +193,14 @@ async def test_an_answer_of_the_wrong_shape_falls_back_to_single_gets(monkeypatc
     monkeypatch.setattr(batch, "send_with_retries", answer)
     log = Log()
     poller = TaskBatchPoller(CONFIG, log)
-    registrations = [poller.submit(task_id, 0.0, POLICY) for task_id in ids(3)]
-    results = await asyncio.gather(*(r.future for r in registrations))
+    watches = [poller.watch(task_id, POLICY, step, 0.0) for task_id in ids(3)]
+    results = await asyncio.gather(*(r.future for r in watches))
     assert results == [READ_ALONE] * 3
     assert not poller.batching
     assert len(log.lines) == 1 and "one GET each" in log.lines[0] and "sk-unit" not in log.lines[0]
-    # While it falls back, due registrations are answered READ_ALONE without a request.
+    # While it falls back, due watches are answered READ_ALONE without a request.
     monkeypatch.setattr(batch, "send_with_retries", None)
-    late = poller.submit("task-a-0009", 0.0, POLICY)
+    late = poller.watch("task-a-0009", POLICY, step, 0.0)
     assert await late.future is READ_ALONE
 
 
@@ -206,8 +211,8 @@ async def test_an_unexpected_bug_reads_the_tasks_alone(monkeypatch):
     monkeypatch.setattr(batch, "send_with_retries", broken)
     log = Log()
     poller = TaskBatchPoller(CONFIG, log)
-    registration = poller.submit("task-a-0001", 0.0, POLICY)
-    assert await registration.future is READ_ALONE
+    watch = poller.watch("task-a-0001", POLICY, step, 0.0)
+    assert await watch.future is READ_ALONE
     assert poller.batching  # a bug is not a missing route
     assert "unexpectedly" in log.lines[0]
 
@@ -226,3 +231,54 @@ async def test_one_poller_per_loop_and_connection():
         return asyncio.run(get())
 
     assert await asyncio.to_thread(in_another_loop) is not first
+
+
+async def test_steps_run_in_the_poller_and_a_broken_step_ends_only_its_trigger(monkeypatch):
+    answers: list[list[str]] = []
+
+    async def answer(session, config, call, policy, log, prepared) -> Any:
+        asked = call.json_body["task_ids"]
+        answers.append(asked)
+        return {"data": [{"id": task_id, "status": "processing", "progress": 50} for task_id in asked]}
+
+    monkeypatch.setattr(batch, "send_with_retries", answer)
+    seen: dict[str, int] = {}
+
+    def counting(task_id: str) -> Any:
+        def step(data: Any) -> Any:
+            seen[task_id] = seen.get(task_id, 0) + 1
+            if task_id == "task-bad-0000":
+                raise ZeroDivisionError("a bug in one trigger")
+            return 0.01 if seen[task_id] < 3 else {"status": "success", "evolink_task_id": task_id}
+
+        return step
+
+    poller = TaskBatchPoller(CONFIG, Log())
+    good = [poller.watch(t, POLICY, counting(t), 0.0) for t in ids(3)]
+    bad = poller.watch("task-bad-0000", POLICY, counting("task-bad-0000"), 0.0)
+    events = await asyncio.gather(*(w.future for w in good))
+    assert [e["evolink_task_id"] for e in events] == ids(3)
+    assert seen == {**dict.fromkeys(ids(3), 3), "task-bad-0000": 1}
+    with pytest.raises(ZeroDivisionError):
+        await bad.future
+    assert answers[0] == [*ids(3), "task-bad-0000"] and answers[1:] == [ids(3), ids(3)]
+    assert poller.waiting == 0 and poller._timer is None
+
+
+async def test_a_step_runs_in_the_context_of_its_trigger(monkeypatch):
+    import contextvars
+
+    trigger_id: contextvars.ContextVar[str] = contextvars.ContextVar("trigger_id", default="none")
+
+    async def answer(session, config, call, policy, log, prepared) -> Any:
+        return {"data": [{"id": t, "status": "processing"} for t in call.json_body["task_ids"]]}
+
+    monkeypatch.setattr(batch, "send_with_retries", answer)
+    poller = TaskBatchPoller(CONFIG, Log())
+
+    async def one(name: str) -> str:
+        trigger_id.set(name)
+        watch = poller.watch(f"task-{name}-0000", POLICY, lambda data: {"in": trigger_id.get()}, 0.0)
+        return (await watch.future)["in"]
+
+    assert await asyncio.gather(one("a"), one("b")) == ["a", "b"]
