@@ -86,12 +86,13 @@ class EvolinkVideoTrigger(BaseTrigger):
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         # The hot path of a triggerer holding thousands of these. Each observation is either a share of a
-        # batch read (see triggers/batch.py: one POST /v1/tasks/batch answers up to 50 triggers) or, when
-        # batching is off or the gateway has no batch route, one GET on the loop's shared keep-alive
-        # session. Then one parse and one schedule step. Retry machinery is only built when an attempt
-        # fails, the connection is looked up once per event loop and connection id, not per trigger, and
-        # the wait runs in this generator itself: every object a sleeping trigger keeps alive is one more
-        # for the garbage collector to scan, thousands of times over.
+        # batch read (see triggers/batch.py: one POST /v1/tasks/batch answers up to 50 triggers, and the
+        # poller runs _after_poll for each without waking this task) or, when batching is off or the
+        # gateway has no batch route, one GET on the loop's shared keep-alive session. Then one parse and
+        # one schedule step. Retry machinery is only built when an attempt fails, the connection is looked
+        # up once per event loop and connection id, not per trigger, and the wait runs in this generator
+        # itself: every object a sleeping trigger keeps alive is one more for the garbage collector to
+        # scan, thousands of times over.
         policy = _retry_policy(self.retry_policy)
         schedule = _poll_schedule(self.poll_interval)
         # One logger for every Evolink trigger in the process: a logger per instance costs ~60 us to build
