@@ -268,7 +268,11 @@ class TaskBatchPoller:
             return
         finally:
             await return_session(session)
-        self._answer(watches, by_id, data)
+        try:
+            self._answer(watches, by_id, data)
+        except Exception:  # as above; the watches it queued again stay queued
+            self._log.exception("Evolink batch answer could not be read; the tasks are read one by one")
+            _deliver([watch for watch in watches if watch.batch is not None], READ_ALONE)
 
     def _answer(self, watches: list[Watch], by_id: dict[str, list[Watch]], data: Any) -> None:
         """Hand each watch its task object (or READ_ALONE) and queue the ones still running."""

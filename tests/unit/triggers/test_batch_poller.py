@@ -282,3 +282,27 @@ async def test_a_step_runs_in_the_context_of_its_trigger(monkeypatch):
         return (await watch.future)["in"]
 
     assert await asyncio.gather(one("a"), one("b")) == ["a", "b"]
+
+
+async def test_an_answer_that_cannot_be_read_leaves_no_trigger_stranded(monkeypatch):
+    async def answer(session, config, call, policy, log, prepared) -> Any:
+        return {"data": [{"id": t, "status": "processing"} for t in call.json_body["task_ids"]]}
+
+    def broken(item: Any) -> bool:
+        if item["id"] == "task-t-0001":
+            raise RuntimeError("a bug while reading the second item")
+        return False
+
+    monkeypatch.setattr(batch, "send_with_retries", answer)
+    monkeypatch.setattr(batch, "_lacks_results", broken)
+    log = Log()
+    poller = TaskBatchPoller(CONFIG, log)
+    watches = [poller.watch(t, POLICY, step, 0.0) for t in ids(3)]
+    await asyncio.sleep(0.05)
+    # The first was read and queued again; the other two read their tasks alone.
+    assert not watches[0].future.done() and poller.waiting == 1
+    assert [await w.future for w in watches[1:]] == [READ_ALONE, READ_ALONE]
+    assert "could not be read" in log.lines[0]
+    watches[0].future.cancel()
+    poller.forget(watches[0])
+    assert poller.waiting == 0 and poller._dead == 0
