@@ -9,7 +9,8 @@ start offsets (triggers reach a triggerer at different moments):
   Evolink task answers 200 while it runs).
 * ``floor``: a bare loop over one shared keep-alive session (the provider's, so the same connector
   limits): GET, read, ``json.loads``, look at ``status``, sleep. Nothing else.
-* ``trigger``: ``EvolinkVideoTrigger(poll_interval=...).run()``, exactly as a triggerer runs it.
+* ``trigger``: ``EvolinkVideoTrigger(poll_interval=...).run()``, exactly as a triggerer runs it, with
+  batch reads off (one GET per poll; ``bench_batch_polling.py`` measures batch reads).
 
 Every measurement runs in a fresh child process (imports, log set-up and job creation happen before its
 timed section), so heap size, garbage-collector state and peak RSS of one poller do not leak into the
@@ -273,8 +274,12 @@ def child(args: argparse.Namespace) -> int:
     import aiohttp  # noqa: F401
     from airflow.providers.http.hooks.http import HttpAsyncHook  # noqa: F401
 
+    from airflow_evolink.triggers import batch
     from airflow_evolink.triggers.evolink import EvolinkVideoTrigger  # noqa: F401
 
+    # This benchmark measures the single-GET path (also a gateway without the batch route, and the
+    # fallback's figures); bench_batch_polling.py measures batch reads.
+    batch.BATCH_POLLING = False
     h.logs_to_file(home)
     emulator.reset()
     asyncio.run(warm_up(emulator, args.child))

@@ -1,7 +1,7 @@
 """Run the provider's benchmarks, print their tables, a summary for the README, and fail on a missed target.
 
-    python benchmarks/run_all.py            # full: 1,000 and 10,000 waits, 500 submissions (~25 min)
-    python benchmarks/run_all.py --quick    # small and fast, for CI (~1 min on 2 cores)
+    python benchmarks/run_all.py            # full: 1,000 and 10,000 waits, 500 submissions (~35 min)
+    python benchmarks/run_all.py --quick    # small and fast, for CI (~1.5 min on 2 cores)
 
 Each benchmark measures against a baseline in the same run (see each script's docstring):
 
@@ -11,6 +11,9 @@ Each benchmark measures against a baseline in the same run (see each script's do
    (simulated time). With (1) it gives CPU per video wait: GETs per video x CPU per poll.
 3. ``bench_submit_burst``: 500 paid submissions against a rate-limited emulator, vs providers-http's
    ``HttpHook`` with tenacity backoff.
+4. ``bench_batch_polling``: HTTP requests and CPU per task observation with batch reads
+   (``POST /v1/tasks/batch``) vs the single-GET floor and the single-GET trigger, and with the batch
+   route answering 404 (fallback).
 
 ``--quick`` checks only what is meaningful at its size and says so in the "note" column: the trigger's
 CPU ratio against the floor gets a loose guard (noise is larger over few polls), and the burst's time
@@ -29,6 +32,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import _harness as h
+import bench_batch_polling
 import bench_poll_schedule
 import bench_submit_burst
 import bench_trigger_cpu
@@ -37,8 +41,10 @@ QUICK = {
     "trigger": ["--waits", "300", "--interval", "0.3", "--polls", "12", "--rounds", "1", "--quick"],
     "schedule": ["--quick"],
     "burst": ["--quick"],
+    "batch": ["--waits", "300", "--interval", "0.3", "--polls", "12", "--rounds", "1", "--quick"],
 }
-FULL: dict[str, list[str]] = {"trigger": [], "schedule": [], "burst": []}
+FULL: dict[str, list[str]] = {"trigger": [], "schedule": [], "burst": [], "batch": []}
+BENCHMARKS = ("trigger", "schedule", "burst", "batch")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -46,17 +52,16 @@ def main(argv: list[str] | None = None) -> int:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--quick", action="store_true", help="a small configuration for CI")
-    parser.add_argument(
-        "--only", nargs="+", choices=("trigger", "schedule", "burst"), help="run only these benchmarks"
-    )
+    parser.add_argument("--only", nargs="+", choices=BENCHMARKS, help="run only these benchmarks")
     args = parser.parse_args(argv)
     config = QUICK if args.quick else FULL
-    wanted = args.only or ["trigger", "schedule", "burst"]
+    wanted = args.only or list(BENCHMARKS)
     started = time.monotonic()
     outcomes: list[h.Outcome] = []
     trigger_figures: dict[Any, Any] = {}
     schedule_figures: dict[str, float] = {}
     bursts: list[bench_submit_burst.Burst] = []
+    batch_rows: list[tuple[str, str, str, str]] = []
 
     if "trigger" in wanted:
         outcome, trigger_figures = bench_trigger_cpu.run(bench_trigger_cpu.parse_args(config["trigger"]))
@@ -69,6 +74,10 @@ def main(argv: list[str] | None = None) -> int:
     if "burst" in wanted:
         outcome, bursts = bench_submit_burst.run(bench_submit_burst.parse_args(config["burst"]))
         outcomes.append(outcome)
+    if "batch" in wanted:
+        outcome, batch_figures = bench_batch_polling.run(bench_batch_polling.parse_args(config["batch"]))
+        outcomes.append(outcome)
+        batch_rows = bench_batch_polling.readme_rows(batch_figures)
 
     combined = combined_cpu_per_video(trigger_figures, schedule_figures, args.quick)
     if combined is not None:
@@ -77,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
     print("\n" + "=" * 100)
     for outcome in outcomes:
         print(outcome.render() + "\n")
-    print(readme_table(trigger_figures, schedule_figures, bursts, args.quick))
+    print(readme_table(trigger_figures, schedule_figures, bursts, args.quick, batch_rows))
     missed = [t.name for o in outcomes for t in o.targets if t.met is False]
     print(f"\n{h.machine_line()}; {time.monotonic() - started:.0f} s in all; ", end="")
     print("all checked targets met." if not missed else f"MISSED: {'; '.join(missed)}")
@@ -118,6 +127,7 @@ def readme_table(
     schedule_figures: dict[str, float],
     bursts: list[bench_submit_burst.Burst],
     quick: bool,
+    extra_rows: list[tuple[str, str, str, str]] | None = None,
 ) -> str:
     command = "python benchmarks/run_all.py" + (" --quick" if quick else "")
     rows: list[tuple[str, str, str, str]] = []
@@ -179,6 +189,7 @@ def readme_table(
                 f"{b.ratio:.2f}x minimum; {b.paid_twice} paid twice",
             )
         )
+    rows += extra_rows or []
     header = f"Latest figures ({platform.node() or 'this machine'}, {h.CPU_COUNT} cores): `{command}`"
     return header + "\n\n" + h.table(("figure", "provider", "reference", "ratio"), rows)
 

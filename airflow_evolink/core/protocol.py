@@ -11,7 +11,7 @@ import email.utils
 import json
 import re
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 from urllib.parse import quote, urlsplit
@@ -46,6 +46,10 @@ from airflow_evolink.core.models import VideoRequest
 DEFAULT_BASE_URL = "https://api.evolink.ai"
 SUBMIT_PATH = "/v1/videos/generations"
 TASK_PATH = "/v1/tasks/{task_id}"
+#: Read many tasks in one request (Evolink's own client uses it; not on the public doc pages).
+TASK_BATCH_PATH = "/v1/tasks/batch"
+#: The most task ids one batch read may ask for.
+MAX_BATCH_TASKS = 50
 CREDITS_PATH = "/v1/credits"
 USER_AGENT = "airflow-provider-evolink"
 
@@ -125,6 +129,18 @@ def check_task_id(task_id: Any) -> str:
 
 def get_task_call(task_id: str) -> ApiCall:
     return ApiCall("GET", TASK_PATH.format(task_id=quote(check_task_id(task_id), safe="")))
+
+
+def batch_tasks_call(task_ids: Sequence[str]) -> ApiCall:
+    """``POST /v1/tasks/batch`` with ``{"task_ids": [...]}``: 1 to :data:`MAX_BATCH_TASKS` ids.
+
+    The answer is ``{"data": [task objects]}``; unknown or foreign ids are simply absent. It is a read:
+    no ``Idempotency-Key``, not ``paid``, so it is retried as GETs are.
+    """
+    ids = [check_task_id(task_id) for task_id in task_ids]
+    if not 1 <= len(ids) <= MAX_BATCH_TASKS:
+        raise EvolinkValidationError("task_ids", f"must hold 1 to {MAX_BATCH_TASKS} task ids", len(ids))
+    return ApiCall("POST", TASK_BATCH_PATH, {"task_ids": ids})
 
 
 def credits_call() -> ApiCall:

@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from airflow_evolink.emulator import api, files
+from airflow_evolink.emulator import api, batch, files
 from airflow_evolink.emulator.config import CREATE_PATH
 from airflow_evolink.emulator.context import CONTEXT_KEY, STATE_KEY, RequestContext
 from airflow_evolink.emulator.control import PREFIX, add_control_routes
@@ -29,6 +29,7 @@ def create_app(state: EmulatorState) -> web.Application:
     app = web.Application(middlewares=[_emulate], client_max_size=state.config.max_body_bytes)
     app[STATE_KEY] = state
     app.router.add_post(CREATE_PATH, api.create_task)
+    batch.add_batch_routes(app, state.config)
     app.router.add_get("/v1/tasks/{task_id}", api.get_task)
     app.router.add_get("/v1/credits", api.get_credits)
     app.router.add_get("/files/{name}", files.download)

@@ -84,6 +84,8 @@ class EmulatorConfig:
     max_body_bytes: int = ONE_MIB
     #: How many request records the log keeps (stats count every request regardless).
     request_log_limit: int = 100_000
+    #: Serve POST /v1/tasks/batch; False answers it with 404, as a gateway without the route would.
+    batch_route: bool = True
 
     def __post_init__(self) -> None:
         if self.job_seconds < 0:

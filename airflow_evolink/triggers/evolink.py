@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 import weakref
 from collections.abc import AsyncIterator
@@ -17,9 +18,16 @@ from airflow_evolink.core.protocol import get_task_call
 from airflow_evolink.core.retry import RetryPolicy
 from airflow_evolink.core.status import TaskStatus
 from airflow_evolink.core.task import EvolinkTask, TaskState, UnlistedStatusWarning, parse_state, parse_task
-from airflow_evolink.hooks.async_transport import borrow_session, prepare, return_session, send_with_retries
+from airflow_evolink.hooks.async_transport import (
+    PreparedCall,
+    borrow_session,
+    prepare,
+    return_session,
+    send_with_retries,
+)
 from airflow_evolink.hooks.connection import EvolinkConnectionConfig
 from airflow_evolink.hooks.evolink import EvolinkHook
+from airflow_evolink.triggers import batch
 
 #: How long a connection read by one trigger serves the others in the same event loop. A trigger that
 #: meets 401/403 with a cached connection reads it again at once, so a rotated key is picked up.
@@ -30,6 +38,10 @@ PROGRESS_LOG_SECONDS = 60.0
 
 class EvolinkVideoTrigger(BaseTrigger):
     """Poll one Evolink task until it ends, then yield exactly one event.
+
+    In a triggerer, the triggers of one connection share batch reads (``POST /v1/tasks/batch``, up to
+    50 tasks a request; see :mod:`airflow_evolink.triggers.batch`), and fall back to one GET per poll
+    where the gateway has no batch route.
 
     The event's ``status`` is ``success``, ``failed`` (with the Evolink code and message), ``timeout``
     or ``error``. The deadline is absolute wall-clock time (epoch seconds), so a trigger rebuilt on
@@ -74,11 +86,14 @@ class EvolinkVideoTrigger(BaseTrigger):
         )
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
-        # The hot path of a triggerer holding thousands of these: per poll, one GET on the loop's shared
-        # keep-alive session, one parse, one schedule step. Retry machinery is only built when an attempt
-        # fails, the connection is looked up once per event loop and connection id, not per trigger, and
-        # the wait runs in this generator itself: every object a sleeping trigger keeps alive is one more
-        # for the garbage collector to scan, thousands of times over.
+        # The hot path of a triggerer holding thousands of these. Each observation is either a share of a
+        # batch read (see triggers/batch.py: one POST /v1/tasks/batch answers up to 50 triggers, and the
+        # poller runs _after_poll for each without waking this task) or, when batching is off or the
+        # gateway has no batch route, one GET on the loop's shared keep-alive session. Then one parse and
+        # one schedule step. Retry machinery is only built when an attempt fails, the connection is looked
+        # up once per event loop and connection id, not per trigger, and the wait runs in this generator
+        # itself: every object a sleeping trigger keeps alive is one more for the garbage collector to
+        # scan, thousands of times over.
         policy = _retry_policy(self.retry_policy)
         schedule = _poll_schedule(self.poll_interval)
         # One logger for every Evolink trigger in the process: a logger per instance costs ~60 us to build
@@ -91,9 +106,33 @@ class EvolinkVideoTrigger(BaseTrigger):
             session = borrow_session()  # not `async with`: see borrow_session
             try:
                 progress = _ProgressLog(log)
-                prepared = await prepare(session, config, call)
+                poller = batch.poller_for(config, log) if batch.BATCH_POLLING else None
+                prepared: PreparedCall | None = None  # the GET, prepared once it is first needed
+                delay: float | None = None  # None: the first observation
                 while True:
                     try:
+                        if poller is not None and poller.batching:
+                            # The poller runs _after_poll on each task object it reads for this trigger
+                            # and queues it again, until the wait ends or the task must be read alone.
+                            watch = poller.watch(
+                                self.evolink_task_id,
+                                policy,
+                                functools.partial(self._after_poll, schedule=schedule, progress=progress),
+                                delay or 0.0,
+                                first=delay is None,
+                            )
+                            try:
+                                step = await watch.future
+                            except asyncio.CancelledError:
+                                poller.forget(watch)
+                                raise
+                            del watch
+                            if step is not batch.READ_ALONE:
+                                break
+                        elif delay:
+                            await asyncio.sleep(delay)
+                        if prepared is None:
+                            prepared = await prepare(session, config, call)
                         data = await send_with_retries(session, config, call, policy, log, prepared)
                         # Nothing parsed from this answer outlives _after_poll: while thousands of
                         # triggers sleep, the garbage collector has less to scan.
@@ -107,12 +146,12 @@ class EvolinkVideoTrigger(BaseTrigger):
                         fresh, cached = await _connection_config(self.evolink_conn_id, refresh=True)
                         if fresh == config:
                             raise
-                        config = fresh
-                        prepared = await prepare(session, config, call)
+                        config, prepared, delay = fresh, None, 0.0
+                        poller = batch.poller_for(config, log) if batch.BATCH_POLLING else None
                         continue
                     if isinstance(step, dict):
                         break
-                    await asyncio.sleep(step)
+                    delay = step
             finally:
                 await return_session(session)
         except EvolinkError as exc:

@@ -53,7 +53,9 @@ def test_batch_dag_maps_one_submission_per_shot(clean_emulator):
     task_ids = xcom_values(dag_run, "submit_video")
     assert len(task_ids) == 3 and len(set(task_ids)) == 3
     assert xcom_values(dag_run, "summarize") == [{"videos": 3}]
-    keys = {r["idempotency_key"] for r in clean_emulator.state.requests() if r["method"] == "POST"}
+    keys = {
+        r["idempotency_key"] for r in clean_emulator.state.requests() if r["path"] == "/v1/videos/generations"
+    }
     assert len(keys) == 3
 
 

@@ -1,6 +1,8 @@
 """EvolinkVideoTrigger: plain-JSON serialization, and run() against the real emulator.
 
-Every run must yield exactly one event, whatever happens to the task or the network.
+Every run must yield exactly one event, whatever happens to the task or the network. The run() tests go
+through both ways a trigger reads its task: batch reads (POST /v1/tasks/batch, the default) and single
+GETs (batching off, or a gateway without the batch route), and expect the same events from both.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from typing import Any
 import pytest
 
 from airflow_evolink.hooks.evolink import EvolinkHook
+from airflow_evolink.triggers import batch
 from airflow_evolink.triggers.evolink import EvolinkVideoTrigger
 from tests.conftest import connection_json
 
@@ -43,6 +46,18 @@ async def only_event(trigger: EvolinkVideoTrigger) -> dict[str, Any]:
     payload = events[0].payload
     assert json.loads(json.dumps(payload)) == payload, "the event must be plain JSON"
     return payload
+
+
+@pytest.fixture(autouse=True, params=["batch", "single"])
+def reading(request, monkeypatch) -> str:
+    """Run each test with batch reads and with single GETs."""
+    monkeypatch.setattr(batch, "BATCH_POLLING", request.param == "batch")
+    return request.param
+
+
+def reads(emulator) -> list[dict[str, Any]]:
+    """Every read of a task: single GETs and batch reads."""
+    return [r for r in emulator.state.requests() if r["path"].startswith("/v1/tasks/")]
 
 
 def gets(emulator) -> list[dict[str, Any]]:
@@ -106,7 +121,8 @@ def test_rebuilt_trigger_serializes_identically():
 
 
 async def test_success_yields_result_urls(clean_emulator):
-    clean_emulator.faults.next_jobs_seconds(0.5)
+    # Longer than a batch read's first-poll window (0.5 s), so the task is seen running first.
+    clean_emulator.faults.next_jobs_seconds(1.5)
     task_id = submit()
     event = await only_event(make_trigger(task_id))
     assert event["status"] == "success"
@@ -114,7 +130,7 @@ async def test_success_yields_result_urls(clean_emulator):
     assert event["result_urls"] == [f"{clean_emulator.base_url}/files/{task_id}.mp4"]
     assert event["task"]["status"] == "completed"
     assert event["task"]["results"] == event["result_urls"]
-    assert len(gets(clean_emulator)) >= 2  # it polled until the job finished
+    assert len(reads(clean_emulator)) >= 2  # it polled until the job finished
 
 
 @pytest.mark.parametrize(
@@ -178,7 +194,7 @@ async def test_deadline_in_the_past_yields_timeout(clean_emulator):
     assert match and 119 <= int(match.group(1)) <= 125, event["message"]
     assert "may still be running" in event["message"]
     assert event["task"]["status"] in ("pending", "processing")
-    assert len(gets(clean_emulator)) == 1
+    assert len(reads(clean_emulator)) == 1
 
 
 async def test_deadline_reached_while_polling_yields_timeout(clean_emulator):
@@ -189,13 +205,15 @@ async def test_deadline_reached_while_polling_yields_timeout(clean_emulator):
     assert time.monotonic() - start < 3.0  # the 10 s poll interval was cut short at the deadline
 
 
-async def test_unknown_task_yields_non_retryable_error(clean_emulator):
+async def test_unknown_task_yields_non_retryable_error(clean_emulator, reading):
     event = await only_event(make_trigger("task-unified-1757169743-zzzzzzzz"))
     assert event["status"] == "error"
     assert event["retryable"] is False
     assert event["http_status"] == 404
     assert event["evolink_task_id"] == "task-unified-1757169743-zzzzzzzz"
-    assert len(gets(clean_emulator)) == 1  # 404 is not retried
+    # 404 is not retried. A batch read leaves the unknown id out; the trigger then reads it alone.
+    assert [r["status"] for r in gets(clean_emulator)] == [404]
+    assert len(reads(clean_emulator)) == (2 if reading == "batch" else 1)
 
 
 async def test_malformed_task_id_yields_error_without_a_request(clean_emulator):
@@ -209,21 +227,21 @@ async def test_malformed_task_id_yields_error_without_a_request(clean_emulator):
 async def test_transient_503_is_retried_inside_the_trigger(clean_emulator):
     clean_emulator.faults.next_jobs_seconds(0.3)
     task_id = submit()
-    clean_emulator.faults.http_status(503, method="GET", path="/v1/tasks/", count=2)
+    clean_emulator.faults.http_status(503, path="/v1/tasks/", count=2)
     event = await only_event(make_trigger(task_id))
     assert event["status"] == "success"
-    statuses = [r["status"] for r in gets(clean_emulator)]
+    statuses = [r["status"] for r in reads(clean_emulator)]
     assert statuses[:3] == [503, 503, 200]
 
 
 async def test_persistent_503_yields_retryable_error_after_max_attempts(clean_emulator):
     task_id = submit()
-    clean_emulator.faults.http_status(503, method="GET", path="/v1/tasks/", count=50)
+    clean_emulator.faults.http_status(503, path="/v1/tasks/", count=50)
     event = await only_event(make_trigger(task_id))
     assert event["status"] == "error"
     assert event["retryable"] is True
     assert event["http_status"] == 503
-    assert len(gets(clean_emulator)) == RETRY["max_attempts"]
+    assert len(reads(clean_emulator)) == RETRY["max_attempts"]
 
 
 async def test_wrong_api_key_yields_non_retryable_error(clean_emulator, monkeypatch):
