@@ -117,6 +117,12 @@ class Watch:
 class TaskBatchPoller:
     """Batch reads for the triggers of one event loop and one connection; get it from :func:`poller_for`."""
 
+    #: Whether the batch route has answered with task objects on this connection. Until it has, a batch
+    #: whose retries run out, or that meets an error no retry helps (a 403, a 501), sends its triggers to
+    #: single GETs instead of ending them: the route is not on the public doc pages, and a gateway without
+    #: it may refuse it in ways its GET route would not. Set on the instance by the first good answer.
+    _proven: bool = False
+
     def __init__(self, config: EvolinkConnectionConfig, logger: Any) -> None:
         self.config = config
         self._log = logger
@@ -254,8 +260,11 @@ class TaskBatchPoller:
             prepared = dataclasses.replace(template, body=call.body_bytes())
             data = await send_with_retries(session, self.config, call, policy, self._log, prepared)
         except EvolinkError as exc:
-            if isinstance(exc, EvolinkAPIError) and exc.http_status in FALLBACK_STATUSES:
-                self._fall_back(f"HTTP {exc.http_status}")
+            if not self._proven or (
+                isinstance(exc, EvolinkAPIError) and exc.http_status in FALLBACK_STATUSES
+            ):
+                status = getattr(exc, "http_status", None)
+                self._fall_back(f"HTTP {status}" if status else type(exc).__name__)
                 _deliver(watches, READ_ALONE)
             else:  # retries ran out, or a failure no retry helps: what each GET would have raised
                 for watch in watches:
@@ -281,6 +290,7 @@ class TaskBatchPoller:
             self._fall_back('an answer that is not {"data": [task objects]}')
             _deliver(watches, READ_ALONE)
             return
+        self._proven = True
         loop = asyncio.get_running_loop()
         now = loop.time()
         for task_id, waiting in by_id.items():

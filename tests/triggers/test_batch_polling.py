@@ -179,7 +179,8 @@ async def test_429_does_not_use_up_attempts(route, clean_emulator):
     assert statuses[: RETRY["max_attempts"] + 3] == [429] * (RETRY["max_attempts"] + 2) + [200]
 
 
-async def test_when_retries_run_out_each_trigger_gets_the_error_of_today(route, clean_emulator):
+async def test_when_retries_run_out_each_trigger_gets_the_error_of_today(route, clean_emulator, monkeypatch):
+    monkeypatch.setattr(batch.TaskBatchPoller, "_proven", True)  # the route has answered before
     ids = submit(4, clean_emulator, job_seconds=30)
     clean_emulator.faults.http_status(503, method="POST", path="/v1/tasks/batch", count=100)
     events = await events_of([trigger(task_id) for task_id in ids])
@@ -299,3 +300,14 @@ async def test_the_key_never_appears_in_logs(route, clean_emulator, capsys):
     logged = capsys.readouterr()
     assert "retrying" in logged.out and "one GET each" in logged.out
     assert TEST_API_KEY not in logged.out + logged.err
+
+
+@pytest.mark.parametrize("status", [403, 500, 501])
+async def test_a_batch_route_that_never_answered_falls_back_instead_of_failing(route, clean_emulator, status):
+    # A gateway without the route may refuse it in any way; until the route has answered once, its
+    # failures send the triggers to single GETs, which say what is really wrong (here: nothing).
+    ids = submit(3, clean_emulator, job_seconds=0.6)
+    clean_emulator.faults.http_status(status, method="POST", path="/v1/tasks/batch", count=100)
+    events = await events_of([trigger(task_id) for task_id in ids])
+    assert {e["status"] for e in events} == {"success"}
+    assert route.gets()
