@@ -84,7 +84,9 @@ class ApiCall:
         if self.json_body is not None:
             headers["Content-Type"] = "application/json"
         if self.idempotency_key:
+            # Evolink's own client sends the key under both names (evolink-cli services/api-client.js).
             headers["Idempotency-Key"] = self.idempotency_key
+            headers["X-Evo-Run-Id"] = self.idempotency_key
         headers.update(dict(self.extra_headers))
         return headers
 

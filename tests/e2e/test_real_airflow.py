@@ -161,6 +161,9 @@ def test_worker_killed_after_submit_reconnects_instead_of_paying_again(
         cluster.home / "logs" / f"dag_id={dag_id}" / f"run_id={run_id}" / "task_id=generate" / "attempt=2.log"
     )
     assert "Reconnected to Evolink task" in log.read_text()
+    # The reconnecting try returns the task id too (Airflow's mixin returns None on that path).
+    [task] = requests.get(f"{emulator_url}/_emulator/tasks", timeout=5).json()["tasks"]
+    assert cluster.xcom(dag_id, run_id, "generate") == task["id"]
 
 
 def _component_running_job(cluster: AirflowCluster, database: PostgresDatabase, job_id: int) -> str:

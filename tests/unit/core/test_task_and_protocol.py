@@ -707,7 +707,7 @@ def test_submit_call_is_paid_and_carries_the_payload():
     assert json.loads(call.body_bytes() or b"") == call.json_body
     headers = call.headers("sk-secret")
     assert headers["Authorization"] == "Bearer sk-secret"
-    assert headers["Idempotency-Key"] == "key-1-0000000000000"
+    assert headers["Idempotency-Key"] == "key-1-0000000000000" == headers["X-Evo-Run-Id"]
     assert headers["Content-Type"] == "application/json"
     assert headers["Accept"] == "application/json"
 
