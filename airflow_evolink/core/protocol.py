@@ -57,6 +57,8 @@ USER_AGENT = "airflow-provider-evolink"
 MAX_RESPONSE_BYTES = 2 * 1024 * 1024
 TASK_ID_PATTERN = re.compile(r"^[A-Za-z0-9._:-]{4,128}$")
 REQUEST_ID_HEADERS = ("x-request-id", "x-oneapi-request-id")
+#: Statuses that say the answer timed out somewhere on the way: the request may have been processed.
+TIMEOUT_STATUSES = frozenset({408, 425, 499})
 #: Set on an answer replayed from the Idempotency-Key ledger (evolink-cli services/api-client.js).
 REPLAYED_HEADER = "idempotency-replayed"
 #: The gateway accepts Idempotency-Key values of 16-96 of these characters (evolink-cli http-policy.js).
@@ -212,9 +214,11 @@ def error_from_response(status: int, headers: Mapping[str, str], body: bytes) ->
         "retry_after": parse_retry_after(lowered.get("retry-after")),
         "suggestion": fields.suggestion,
     }
-    by_code = _error_by_code(normalize_code(fields.code), message, kwargs)
+    by_code = _error_by_code(normalize_code(fields.code), status, message, kwargs)
     if by_code is not None:
         return by_code
+    if status in TIMEOUT_STATUSES:
+        return EvolinkServerError(message, retryable=True, **kwargs)
     if status == 429:
         return EvolinkRateLimitError(message, retryable=True, **kwargs)
     if status in (401, 403):
@@ -231,7 +235,9 @@ def error_from_response(status: int, headers: Mapping[str, str], body: bytes) ->
     return EvolinkAPIError(message, **kwargs)
 
 
-def _error_by_code(code: str | None, message: str, kwargs: dict[str, Any]) -> EvolinkAPIError | None:
+def _error_by_code(
+    code: str | None, status: int, message: str, kwargs: dict[str, Any]
+) -> EvolinkAPIError | None:
     """The error a string code names, whatever the HTTP status; None when the code decides nothing."""
     if code is None or code.isdigit():
         return None
@@ -268,7 +274,11 @@ def _error_by_code(code: str | None, message: str, kwargs: dict[str, Any]) -> Ev
         return EvolinkServerError(message, retryable=True, **kwargs)
     if code in UNAVAILABLE_CODES:
         return EvolinkServerError(message, retryable=True, **kwargs)
-    if code in CONTENT_CODES or looks_like_input_problem(code):
+    if code in CONTENT_CODES:
+        return EvolinkBadRequestError(message, **kwargs)
+    # A code that names the input decides only for a plain refusal: a 401 ``invalid_api_key`` stays an
+    # auth error, and a 5xx ``image_download_failed`` a server error.
+    if 400 <= status < 500 and status not in (401, 403, 429) and looks_like_input_problem(code):
         return EvolinkBadRequestError(message, **kwargs)
     return None
 
@@ -312,6 +322,10 @@ def _error_fields(body: bytes) -> _ErrorFields:
         return _ErrorFields()
     error = data.get("error", data)
     if isinstance(error, str):
+        # OAuth-style {"error": "key_disabled", "error_description": "..."}: the string is the code.
+        description = data.get("error_description") or data.get("message")
+        if description and _CODE_TEXT.fullmatch(error):
+            return _ErrorFields(str(description), code=error)
         return _ErrorFields(error, code=data.get("code") if _plain(data.get("code")) else None)
     if not isinstance(error, dict):
         return _ErrorFields()
@@ -327,6 +341,9 @@ def _error_fields(body: bytes) -> _ErrorFields:
         str(param) if param else None,
         str(suggestion) if suggestion else None,
     )
+
+
+_CODE_TEXT = re.compile(r"[A-Za-z][A-Za-z0-9_.]{2,80}")
 
 
 def _plain(value: Any) -> bool:

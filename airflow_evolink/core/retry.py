@@ -19,7 +19,12 @@ from typing import Any
 from tenacity import RetryCallState, retry_if_exception, stop_after_delay
 from tenacity.stop import stop_base
 
-from airflow_evolink.core.error_codes import IN_FLIGHT_CODES, UNAVAILABLE_CODES
+from airflow_evolink.core.error_codes import (
+    ADMISSION_REJECTION_CODES,
+    IDEMPOTENCY_CONFLICT_CODES,
+    IN_FLIGHT_CODES,
+    UNAVAILABLE_CODES,
+)
 from airflow_evolink.core.errors import (
     EvolinkAPIError,
     EvolinkConnectionError,
@@ -27,10 +32,12 @@ from airflow_evolink.core.errors import (
     EvolinkRateLimitError,
     EvolinkResponseError,
 )
-from airflow_evolink.core.protocol import ApiCall
+from airflow_evolink.core.protocol import TIMEOUT_STATUSES, ApiCall
 
 # Statuses that the gateway answers before it dispatches a request (a rate limit, a busy service).
 NOT_PROCESSED_STATUSES = frozenset({429, 503})
+#: Seconds to wait, at least, before sending again a key whose first send is still being processed.
+IN_FLIGHT_MIN_WAIT = 10.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,7 +83,12 @@ class RetryPolicy:
         if isinstance(retry_after, (int, float)) and retry_after > 0:
             return min(float(retry_after), self.max_retry_after) + random.uniform(0, self.jitter / 4)
         backoff = min(self.max_wait, self.initial_wait * (2 ** max(0, attempt - 1)))
-        return min(self.max_wait, backoff + random.uniform(0, self.jitter))
+        wait = min(self.max_wait, backoff + random.uniform(0, self.jitter))
+        if _in_flight(exc):
+            # The first send is still being processed (often one that outlived its read timeout):
+            # give it time rather than knocking again at once.
+            wait = max(wait, IN_FLIGHT_MIN_WAIT)
+        return wait
 
     def attempts_for(self, call: ApiCall) -> int:
         return self.paid_max_attempts if call.paid else self.max_attempts
@@ -120,9 +132,11 @@ class RetryPolicy:
 
 
 class StopAfterCountedAttempts(stop_base):
-    """Stop once ``max_attempts`` failures other than 429 (rate limited) have been seen.
+    """Stop once ``max_attempts`` failures other than "come back later" answers have been seen.
 
-    The count lives on tenacity's per-call state, so one ``Retrying`` may serve many calls.
+    A 429 (rate limited) and ``paid_outcome_unknown`` (the first send with this key is still being
+    processed) are not counted: both say the request is fine and the server is busy, and ``max_elapsed``
+    bounds them. The count lives on tenacity's per-call state, so one ``Retrying`` may serve many calls.
     """
 
     def __init__(self, max_attempts: int) -> None:
@@ -131,19 +145,28 @@ class StopAfterCountedAttempts(stop_base):
     def __call__(self, retry_state: RetryCallState) -> bool:
         exc = retry_state.outcome.exception() if retry_state.outcome else None
         counted: int = getattr(retry_state, "evolink_counted_failures", 0)
-        if not isinstance(exc, EvolinkRateLimitError):
+        if not _come_back_later(exc):
             counted += 1
         retry_state.evolink_counted_failures = counted  # type: ignore[attr-defined]
         return counted >= self.max_attempts
 
 
+def _come_back_later(exc: BaseException | None) -> bool:
+    return isinstance(exc, EvolinkRateLimitError) or _in_flight(exc)
+
+
+def _in_flight(exc: BaseException | None) -> bool:
+    return isinstance(exc, EvolinkAPIError) and exc.normalized_code in IN_FLIGHT_CODES
+
+
 def outcome_unknown(call: ApiCall, exc: BaseException) -> bool:
     """A paid POST failed in a way that leaves open whether the job was created (and billed).
 
-    Only a 4xx answer is a refusal of the request as such (gateway admission rejections such as
-    ``insufficient_quota`` are the documented ones); a rate limit or an unavailable channel comes before
-    dispatch too. A 5xx, a body without a task id, a timeout or a dropped connection after sending may
-    follow a created job.
+    Definitely not created: a gateway admission rejection (``insufficient_quota``, ``key_disabled``, ...;
+    evolink-cli api-client.js ``verifiedPrechargeRejection``) or ``idempotency_conflict``, whatever the
+    status; a rate limit or an unavailable channel, which come before dispatch; and a 4xx refusal of the
+    request as such. Unknown: a 5xx, a timeout status (408, 425, 499), ``paid_outcome_unknown``, a body
+    without a task id, a timeout or a dropped connection after sending.
     """
     if not call.paid or not isinstance(exc, EvolinkError):
         return False
@@ -152,9 +175,12 @@ def outcome_unknown(call: ApiCall, exc: BaseException) -> bool:
     if isinstance(exc, EvolinkResponseError):
         return True
     if isinstance(exc, EvolinkAPIError):
-        if exc.normalized_code in IN_FLIGHT_CODES:
-            return True
-        if exc.normalized_code in UNAVAILABLE_CODES or exc.http_status in NOT_PROCESSED_STATUSES:
+        code = exc.normalized_code
+        if code in ADMISSION_REJECTION_CODES or code in IDEMPOTENCY_CONFLICT_CODES:
             return False
-        return exc.http_status >= 500
+        if code in IN_FLIGHT_CODES:
+            return True
+        if code in UNAVAILABLE_CODES or exc.http_status in NOT_PROCESSED_STATUSES:
+            return False
+        return exc.http_status >= 500 or exc.http_status in TIMEOUT_STATUSES
     return False

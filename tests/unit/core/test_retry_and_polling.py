@@ -95,6 +95,8 @@ def test_get_does_not_retry_permanent_failures(exc):
         (bad_body(), True, True),
         (coded(409, "paid_outcome_unknown"), True, True),
         (coded(503, "model_unavailable"), True, False),
+        (http(408), True, True),
+        (http(499), True, True),
         # Refusals of the request as such.
         (http(400), False, False),
         (http(401), False, False),
@@ -103,6 +105,9 @@ def test_get_does_not_retry_permanent_failures(exc):
         (http(413), False, False),
         (coded(402, "insufficient_quota"), False, False),
         (coded(409, "idempotency_conflict"), False, False),
+        # Gateway admission rejections are never charged, whatever the status says.
+        (coded(500, "insufficient_quota"), False, False),
+        (coded(503, "key_disabled"), False, False),
     ],
     ids=repr,
 )
@@ -248,6 +253,14 @@ def test_post_refused_as_such_is_sent_once(first):
     result, sleeps = run(FAST, POST, script)
     assert result is error
     assert script.calls == 1 and sleeps == []
+
+
+def test_a_key_in_flight_does_not_use_up_attempts_and_waits_at_least_ten_seconds():
+    script = Script([coded(409, "paid_outcome_unknown") for _ in range(2 * FAST.paid_max_attempts)])
+    result, sleeps = run(FAST, POST, script)
+    assert result == "ok"
+    assert script.calls == 2 * FAST.paid_max_attempts + 1
+    assert min(sleeps) >= 10.0
 
 
 def test_post_429_then_5xx_then_success():

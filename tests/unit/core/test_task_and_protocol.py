@@ -14,6 +14,7 @@ from airflow_evolink.core.errors import (
     EvolinkAPIError,
     EvolinkAuthError,
     EvolinkBadRequestError,
+    EvolinkIdempotencyConflictError,
     EvolinkInsufficientCreditsError,
     EvolinkNotFoundError,
     EvolinkRateLimitError,
@@ -785,3 +786,38 @@ def test_parse_credits_without_a_token_object():
 def test_parse_credits_rejects_bodies_without_data(data):
     with pytest.raises(EvolinkResponseError, match="data"):
         parse_credits(data)
+
+
+def coded_error(status: int, code: str) -> Exception:
+    return error_from_response(status, {}, json.dumps({"error": {"code": code, "message": "m"}}).encode())
+
+
+def test_a_code_naming_the_input_does_not_override_auth_or_server_statuses():
+    assert isinstance(coded_error(401, "invalid_api_key"), EvolinkAuthError)
+    assert isinstance(coded_error(502, "image_download_failed"), EvolinkServerError)
+    assert isinstance(coded_error(400, "InvalidParameter.TaskTypeConstraint"), EvolinkBadRequestError)
+    assert isinstance(coded_error(500, "invalid_parameter"), EvolinkServerError)
+
+
+@pytest.mark.parametrize(
+    ("status", "code", "kind", "retryable"),
+    [
+        (402, "insufficient_quota", EvolinkInsufficientCreditsError, False),
+        (402, "key_quota_exhausted", EvolinkInsufficientCreditsError, False),
+        (402, "KEY_DAILY_QUOTA_EXHAUSTED", EvolinkInsufficientCreditsError, True),
+        (403, "key_model_not_allowed", EvolinkAuthError, False),
+        (409, "idempotency_conflict", EvolinkIdempotencyConflictError, False),
+        (503, "no_available_channel", EvolinkServerError, True),
+        (400, "model_unavailable", EvolinkServerError, True),
+        (400, "content_filter", EvolinkBadRequestError, False),
+    ],
+)
+def test_string_codes_decide_before_the_status(status, code, kind, retryable):
+    error = coded_error(status, code)
+    assert type(error) is kind and error.retryable is retryable
+
+
+def test_oauth_style_error_string_is_read_as_the_code():
+    raw = json.dumps({"error": "key_disabled", "error_description": "This key is disabled"}).encode()
+    error = error_from_response(401, {}, raw)
+    assert error.code == "key_disabled" and "This key is disabled" in str(error)
