@@ -198,10 +198,17 @@ class EvolinkSubmitVideoOperator(ResumableJobMixin, BaseOperator):
     # ---- ResumableJobMixin: submit once, reconnect on retry ------------------------------------------
     def submit_job(self, context: Any) -> str:
         """Check the budget, send the one paid POST, and record the task (XCom, log, extra link)."""
-        self._check_budget()
         store = _state_store(context)
         previous = store.get(self.external_id_key) if store is not None else None
         key = self.idempotency_key or idempotency_key_for(context, previous_task_id=previous)
+        if previous is None and getattr(context["ti"], "try_number", 1) > 1:
+            # A later try sending the first try's key can only get back the job that try may have
+            # created (and reserved credits for): a budget check now could strand that paid job.
+            self.log.info(
+                "Sending the earlier try's Idempotency-Key %s again; the budget was checked then", key
+            )
+        else:
+            self._check_budget()
         task = self._post(key)
         if previous is None and not self.idempotency_key and getattr(context["ti"], "try_number", 1) > 1:
             task = self._unless_replayed_failure(context, task)
