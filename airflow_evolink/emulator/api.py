@@ -160,7 +160,10 @@ async def get_task(request: web.Request) -> web.Response:
     with state.lock:
         state.settle()
         job = state.jobs.get(task_id)
-        view: dict[str, Any] | None = None if job is None else job.view(state.clock.now(), base_url(request))
+        now = state.clock.now()
+        view: dict[str, Any] | None = None if job is None else job.view(now, base_url(request))
+        if job is not None:
+            job.synced_at = now
     if view is None:
         return json_error(404, f"Task {task_id} not found")
     context_of(request).task_id = task_id

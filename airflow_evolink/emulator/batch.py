@@ -7,6 +7,9 @@ key, are simply absent. The route is not on the public doc pages, so a client mu
 * ``EmulatorConfig.batch_route=False`` starts the emulator with the route answering 404;
 * ``POST /_emulator/batch`` ``{"enabled": false}`` switches it off (and back on) at run time;
   ``{"results": false}`` leaves result links out of the items (as the list route does);
+  ``{"stale": true}`` answers each task as it stood at its last single GET (or its creation): Evolink's
+  client says a GET syncs an unfinished task with the upstream provider, and nothing says a batch read
+  does, so clients must not rely on batch reads alone to see a task finish;
 * ``GET /_emulator/batch`` reads the switch and counters: batch requests answered, task ids asked for,
   and items returned, so a test can count task observations per request.
 """
@@ -35,6 +38,7 @@ class BatchRoute:
 
     enabled: bool = True
     results: bool = True
+    stale: bool = False
     requests: int = 0
     task_ids: int = 0
     items: int = 0
@@ -45,6 +49,7 @@ class BatchRoute:
             return {
                 "enabled": self.enabled,
                 "results": self.results,
+                "stale": self.stale,
                 "requests": self.requests,
                 "task_ids": self.task_ids,
                 "items": self.items,
@@ -89,7 +94,10 @@ async def read_tasks(request: web.Request) -> web.Response:
             job = state.jobs.get(task_id)
             if job is None or job.api_key != key:
                 continue  # unknown or foreign: absent, not an error
-            item = job.view(now, root)
+            seen_at = now
+            if route.stale:
+                seen_at = min(now, job.synced_at if job.synced_at is not None else job.started)
+            item = job.view(seen_at, root)
             if not route.results:
                 item.pop("results", None)
             items.append(item)
@@ -110,15 +118,17 @@ async def control_set(request: web.Request) -> web.Response:
         data = json.loads(await request.read() or b"{}")
     except ValueError as error:
         return web.json_response({"error": f"body must be JSON: {error}"}, status=400)
-    if not isinstance(data, dict) or set(data) - {"enabled", "results", "reset_counts"}:
+    if not isinstance(data, dict) or set(data) - {"enabled", "results", "stale", "reset_counts"}:
         return web.json_response(
-            {"error": 'expected {"enabled": bool, "results": bool, "reset_counts": bool}'}, status=400
+            {"error": 'expected {"enabled": bool, "results": bool, "stale": bool, "reset_counts": bool}'},
+            status=400,
         )
     if not all(isinstance(value, bool) for value in data.values()):
         return web.json_response({"error": "every value must be true or false"}, status=400)
     with route.lock:
         route.enabled = data.get("enabled", route.enabled)
         route.results = data.get("results", route.results)
+        route.stale = data.get("stale", route.stale)
         if data.get("reset_counts"):
             route.requests = route.task_ids = route.items = 0
     return web.json_response(route.view())

@@ -117,6 +117,8 @@ class Job:
     callback_url: str | None
     api_key: str
     expires_at: float | None = field(default=None)
+    #: When a single GET last read the task (the real gateway syncs an unfinished task on such reads).
+    synced_at: float | None = field(default=None)
     interim_status: str = "in_queue"
     interim_share: float = 0.0
     result_shape: str = "results"

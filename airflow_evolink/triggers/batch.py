@@ -76,6 +76,10 @@ FIRST_POLL_WINDOW = 0.5
 REPROBE_SECONDS = 600.0
 #: Answers that mean "this gateway has no batch route": fall back to single GETs.
 FALLBACK_STATUSES = frozenset({400, 404, 405})
+#: A task whose batch entries have not changed for this long is read once with its own GET. Evolink's
+#: client says a GET of an unfinished task syncs it with the upstream provider; nothing says a batch read
+#: does, so a task that looks stuck in batch answers is confirmed by the route that is known to sync.
+STALE_SECONDS = 120.0
 
 #: A timer may fire this much before its time (the loop's clock resolution); due that soon counts as due.
 _TIMER_SLACK = 0.001
@@ -103,7 +107,7 @@ class Watch:
     The future ends with the trigger's final event (a dict), :data:`READ_ALONE`, or an ``EvolinkError``.
     """
 
-    __slots__ = ("batch", "earliest", "future", "policy", "step", "task_id")
+    __slots__ = ("batch", "earliest", "future", "policy", "seen", "seen_at", "step", "task_id")
 
     def __init__(self, task_id: str, policy: RetryPolicy, step: Step, future: asyncio.Future[Any]) -> None:
         self.task_id = task_id
@@ -112,6 +116,9 @@ class Watch:
         self.future = future
         self.earliest = 0.0
         self.batch: _Batch | None = None
+        # The (status, progress) batch reads last showed, and since when (loop clock).
+        self.seen: tuple[Any, Any] | None = None
+        self.seen_at = 0.0
 
 
 class TaskBatchPoller:
@@ -242,7 +249,9 @@ class TaskBatchPoller:
         batch = _Batch(len(watches))
         for watch in watches:
             watch.batch = batch
-        task = loop.create_task(self._send(watches, policy), context=contextvars.Context())
+        # A fresh context, so no trigger's log routing leaks into the request (create_task's own
+        # ``context=`` argument needs Python 3.11).
+        task = contextvars.Context().run(loop.create_task, self._send(watches, policy))
         batch.task = task
         self._sending.add(task)
         task.add_done_callback(self._sending.discard)
@@ -290,17 +299,21 @@ class TaskBatchPoller:
             self._fall_back('an answer that is not {"data": [task objects]}')
             _deliver(watches, READ_ALONE)
             return
-        self._proven = True
+        if not items.keys().isdisjoint(by_id):
+            self._proven = True
         loop = asyncio.get_running_loop()
         now = loop.time()
         for task_id, waiting in by_id.items():
             item = items.get(task_id)
             alone = item is None or _lacks_results(item)
+            seen = None if item is None or alone else (item.get("status"), item.get("progress"))
             for watch in waiting:
                 future = watch.future
                 if future.done():
                     continue  # cancelled meanwhile
-                if alone:
+                if not alone and seen != watch.seen:
+                    watch.seen, watch.seen_at = seen, now
+                if alone or now - watch.seen_at >= STALE_SECONDS:
                     future.set_result(READ_ALONE)
                     continue
                 try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -26,6 +27,7 @@ def test_answers_the_same_task_objects_as_single_gets(api: Api) -> None:
     assert api.control("GET", "batch").json() == {
         "enabled": True,
         "results": True,
+        "stale": False,
         "requests": 1,
         "task_ids": 5,
         "items": 3,
@@ -52,6 +54,21 @@ def test_finished_items_carry_results_unless_switched_off(
     (item,) = batch(api, [task_id]).json()["data"]
     assert item["status"] == "completed" and "results" not in item
     assert api.task(task_id).json()["results"]  # the single GET still has them
+
+
+def test_stale_items_show_the_task_as_of_its_last_single_get(
+    start_emulator: Callable[..., EmulatorServer], api_for
+) -> None:
+    server = start_emulator(job_seconds=0.3)
+    api = api_for(server)
+    task_id = api.create().json()["id"]
+    assert api.control("POST", "batch", {"stale": True}).json()["stale"] is True
+    time.sleep(0.5)  # the job has ended by now
+    (item,) = batch(api, [task_id]).json()["data"]
+    assert item["status"] == "pending"  # as created: no GET has synced it yet
+    assert api.task(task_id).json()["status"] == "completed"
+    (item,) = batch(api, [task_id]).json()["data"]
+    assert item["status"] == "completed"
 
 
 def test_bad_bodies_are_400(api: Api) -> None:
@@ -84,7 +101,14 @@ def test_the_switch_answers_404_as_a_gateway_without_the_route(
     api.control("POST", "batch", {"enabled": True})
     assert batch(api, [task_id]).status_code == 200
     counts = api.control("POST", "batch", {"enabled": False, "reset_counts": True}).json()
-    assert counts == {"enabled": False, "results": True, "requests": 0, "task_ids": 0, "items": 0}
+    assert counts == {
+        "enabled": False,
+        "results": True,
+        "stale": False,
+        "requests": 0,
+        "task_ids": 0,
+        "items": 0,
+    }
     assert batch(api, [task_id]).status_code == 404
 
 

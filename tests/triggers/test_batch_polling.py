@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
+import time
 from typing import Any
 
 import pytest
@@ -51,9 +52,9 @@ class Route:
 def route(clean_emulator: EmulatorServer, monkeypatch):
     monkeypatch.setattr(batch, "BATCH_POLLING", True)
     helper = Route(clean_emulator)
-    helper.set(enabled=True, results=True, reset_counts=True)
+    helper.set(enabled=True, results=True, stale=False, reset_counts=True)
     yield helper
-    helper.set(enabled=True, results=True, reset_counts=True)
+    helper.set(enabled=True, results=True, stale=False, reset_counts=True)
 
 
 def submit(count: int, emulator: EmulatorServer, job_seconds: float = 1.5) -> list[str]:
@@ -311,3 +312,16 @@ async def test_a_batch_route_that_never_answered_falls_back_instead_of_failing(r
     events = await events_of([trigger(task_id) for task_id in ids])
     assert {e["status"] for e in events} == {"success"}
     assert route.gets()
+
+
+async def test_a_task_that_looks_stuck_in_batch_answers_is_confirmed_with_its_own_get(
+    route, clean_emulator, monkeypatch
+):
+    # Batch answers that never sync a task with its upstream provider (the emulator's "stale" switch)
+    # would show it pending until the deadline; after STALE_SECONDS without a change, a GET reads it.
+    monkeypatch.setattr(batch, "STALE_SECONDS", 0.6)
+    route.set(stale=True)
+    ids = submit(3, clean_emulator, job_seconds=0.5)
+    events = await events_of([trigger(task_id, deadline=time.time() + 30) for task_id in ids])
+    assert {e["status"] for e in events} == {"success"}
+    assert {r["path"].rsplit("/", 1)[-1] for r in route.gets()} == set(ids)
