@@ -1,7 +1,7 @@
 """The Evolink hook: one connection, sync calls on ``requests`` and async calls on aiohttp.
 
 Both paths build their requests with the I/O-free core and retry with the same :class:`RetryPolicy`, so
-the rule that a paid POST is never sent again when its outcome is unknown holds for both.
+the rule that a paid POST is only ever sent again with its own Idempotency-Key holds for both.
 """
 
 from __future__ import annotations

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import time
 from collections.abc import Sequence
 from datetime import timedelta
@@ -200,7 +201,9 @@ class EvolinkSubmitVideoOperator(ResumableJobMixin, BaseOperator):
         """Check the budget, send the one paid POST, and record the task (XCom, log, extra link)."""
         store = _state_store(context)
         previous = store.get(self.external_id_key) if store is not None else None
-        key = self.idempotency_key or idempotency_key_for(context, previous_task_id=previous)
+        key = self.idempotency_key or idempotency_key_for(
+            context, previous_task_id=previous, body=self._request.payload()
+        )
         if previous is None and getattr(context["ti"], "try_number", 1) > 1:
             # A later try sending the first try's key can only get back the job that try may have
             # created (and reserved credits for): a budget check now could strand that paid job.
@@ -225,7 +228,9 @@ class EvolinkSubmitVideoOperator(ResumableJobMixin, BaseOperator):
             self.log.info(
                 "Evolink returned earlier failed task %s for this key; submitting a new job", task.id
             )
-            return self._post(idempotency_key_for(context, previous_task_id=task.id))
+            return self._post(
+                idempotency_key_for(context, previous_task_id=task.id, body=self._request.payload())
+            )
         return task
 
     def _post(self, idempotency_key: str) -> EvolinkTask:
@@ -369,14 +374,19 @@ def _state_store(context: Any) -> Any:
     return context.get("task_state_store") if HAS_TASK_STATE_STORE else None
 
 
-def idempotency_key_for(context: Any, previous_task_id: Any = None) -> str:
-    """One key per task instance (DAG, task, run, map index): every try of it presents the same key.
+def idempotency_key_for(context: Any, previous_task_id: Any = None, body: Any = None) -> str:
+    """One key per task instance (DAG, task, run, map index) and request body.
 
-    When an earlier try's Evolink task ended and a new one must be paid for (a retryable remote failure),
-    its id is mixed in, so a server that honours the key does not hand back the old, failed task.
+    Every try of one task instance sends the same body under the same key, so Evolink's ledger answers a
+    repeated send with the job the first created. A task cleared after its request changed (a new
+    prompt) gets a new key: the ledger refuses a known key with another body (``idempotency_conflict``),
+    and the user meant a new generation. When an earlier try's job ended and a new one must be paid for
+    (a retryable remote failure), that job's id is mixed in too. 48 characters of the gateway's alphabet.
     """
     ti = context["ti"]
     parts = [ti.dag_id, ti.task_id, ti.run_id, str(getattr(ti, "map_index", -1))]
+    if body is not None:
+        parts.append(json.dumps(body, sort_keys=True, separators=(",", ":"), default=str))
     if previous_task_id:
         parts.append(str(previous_task_id))
     digest = hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:40]

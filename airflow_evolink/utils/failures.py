@@ -1,9 +1,10 @@
 """Turn Evolink outcomes into Airflow outcomes.
 
 Airflow retries a task on any exception except ``AirflowFailException``. So a failure that another try
-cannot fix (bad input, a content-policy block, a spent account, a paid request with an unknown outcome)
-raises ``AirflowFailException``, and Airflow's retries never pay again for it; transient failures raise a
-normal error so Airflow retries.
+cannot fix (bad input, a content-policy block, a spent account) raises ``AirflowFailException``, and
+Airflow's retries never pay again for it; transient failures raise a normal error so Airflow retries. A
+paid request whose outcome is unknown is retryable too: the next try sends the same Idempotency-Key, and
+Evolink answers it with the job it created, if any.
 """
 
 from __future__ import annotations
