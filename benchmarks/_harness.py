@@ -1,5 +1,6 @@
 """Shared pieces of the benchmarks: the emulator as a separate process, Airflow's environment, the
-open-file limit, RSS sampling, and how results and targets are printed.
+open-file limit, a measurement in a fresh child process, RSS sampling, and how results and targets are
+printed.
 
 Nothing here is timed. The benchmarks measure CPU with ``time.process_time()`` around their timed
 sections, so only the client process counts; the emulator runs in its own process and its CPU is
@@ -8,6 +9,7 @@ reported separately (it is the server, and on a 2-core machine it can be the bot
 
 from __future__ import annotations
 
+import argparse
 import atexit
 import json
 import os
@@ -20,7 +22,7 @@ import threading
 import time
 import urllib.request
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -174,6 +176,90 @@ class Emulator:
 
 def gets(stats: dict[str, Any]) -> int:
     return int(stats["by_route"].get("GET /v1/tasks/{task_id}", 0))
+
+
+# ---- a measurement in a fresh child process --------------------------------------------------------------
+#
+# The parent starts the emulator and runs the benchmark script again with ``--child VARIANT``; the child
+# attaches to that emulator, measures once and prints its result as JSON on a ``RESULT`` line.
+
+RESULT = "RESULT "
+
+
+def add_child_arguments(parser: argparse.ArgumentParser, variants: Sequence[str]) -> None:
+    """The hidden options ``run_child`` passes to the child (``--child``, ``--base-url``, ``--emulator-pid``)."""
+    parser.add_argument("--child", choices=variants, help=argparse.SUPPRESS)
+    parser.add_argument("--base-url", help=argparse.SUPPRESS)
+    parser.add_argument("--emulator-pid", type=int, help=argparse.SUPPRESS)
+
+
+def run_child(
+    script: str | Path,
+    emulator: Emulator,
+    variant: str,
+    waits: int,
+    interval: float,
+    polls: int,
+    seed: int,
+    *,
+    echo_stderr: bool = False,
+) -> dict[str, Any]:
+    """Run ``script --child variant`` against ``emulator``; returns what its last RESULT line holds.
+
+    A failed child's output is shown and raises; ``echo_stderr`` also shows what a successful child wrote
+    to stderr.
+    """
+    cmd = [
+        sys.executable,
+        str(Path(script).resolve()),
+        "--child",
+        variant,
+        "--waits",
+        str(waits),
+        "--interval",
+        str(interval),
+        "--polls",
+        str(polls),
+        "--seed",
+        str(seed),
+        "--base-url",
+        emulator.base_url,
+        "--emulator-pid",
+        str(emulator.pid),
+    ]
+    done = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    lines = [line for line in done.stdout.splitlines() if line.startswith(RESULT)]
+    if done.returncode != 0 or not lines:
+        sys.stderr.write(done.stdout[-4000:] + done.stderr[-4000:])
+        raise RuntimeError(f"the {variant} measurement with {waits} waits failed")
+    if echo_stderr and done.stderr.strip():
+        sys.stderr.write(done.stderr[-2000:])
+    result: dict[str, Any] = json.loads(lines[-1][len(RESULT) :])
+    return result
+
+
+def start_child(
+    base_url: str, emulator_pid: int, waits: int, connections: dict[str, dict[str, Any]] | None = None
+) -> tuple[Path, Emulator]:
+    """The child's set-up before its imports: AIRFLOW_HOME, file limit, the parent's emulator, connections.
+
+    ``evolink_default`` points at the emulator; ``connections`` adds others. Returns (AIRFLOW_HOME, emulator).
+    """
+    home = prepare_airflow_env()
+    raise_open_file_limit(max(4096, 2 * waits + 1024))
+    emulator = Emulator.attach(base_url, emulator_pid)
+    set_connections(
+        {
+            "evolink_default": {"conn_type": "evolink", "host": base_url, "password": API_KEY},
+            **(connections or {}),
+        }
+    )
+    return home, emulator
+
+
+def print_result(result: Any) -> None:
+    """The child's answer to ``run_child``: a dataclass as JSON on a RESULT line."""
+    print(RESULT + json.dumps(asdict(result)), flush=True)
 
 
 # ---- measuring --------------------------------------------------------------------------------------------

@@ -30,14 +30,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
-import json
 import os
 import random
-import subprocess
 import sys
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -199,12 +197,7 @@ async def warm_up(emulator: h.Emulator, variant: str) -> None:
 
 
 def child(args: argparse.Namespace) -> int:
-    home = h.prepare_airflow_env()
-    h.raise_open_file_limit(max(4096, 2 * args.waits[0] + 1024))
-    emulator = h.Emulator.attach(args.base_url, args.emulator_pid)
-    h.set_connections(
-        {"evolink_default": {"conn_type": "evolink", "host": args.base_url, "password": h.API_KEY}}
-    )
+    home, emulator = h.start_child(args.base_url, args.emulator_pid, args.waits[0])
     import aiohttp  # noqa: F401
 
     from airflow_evolink.triggers import batch
@@ -219,37 +212,14 @@ def child(args: argparse.Namespace) -> int:
         run = asyncio.run(measure(emulator, args.child, args.waits[0], args.interval, args.polls, args.seed))
     finally:
         emulator.control("POST", "/_emulator/batch", {"enabled": True})
-    print("RESULT " + json.dumps(asdict(run)), flush=True)
+    h.print_result(run)
     return 0
 
 
 def run_child(
     emulator: h.Emulator, variant: str, waits: int, interval: float, polls: int, args: argparse.Namespace
 ) -> Run:
-    cmd = [
-        sys.executable,
-        str(Path(__file__).resolve()),
-        "--child",
-        variant,
-        "--waits",
-        str(waits),
-        "--interval",
-        str(interval),
-        "--polls",
-        str(polls),
-        "--seed",
-        str(args.seed),
-        "--base-url",
-        emulator.base_url,
-        "--emulator-pid",
-        str(emulator.pid),
-    ]
-    done = subprocess.run(cmd, capture_output=True, text=True, check=False)
-    lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
-    if done.returncode != 0 or not lines:
-        sys.stderr.write(done.stdout[-4000:] + done.stderr[-4000:])
-        raise RuntimeError(f"the {variant} measurement with {waits} waits failed")
-    return Run(**json.loads(lines[-1][len("RESULT ") :]))
+    return Run(**h.run_child(__file__, emulator, variant, waits, interval, polls, args.seed))
 
 
 # ---- the benchmark ---------------------------------------------------------------------------------------
@@ -284,9 +254,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--quick", action="store_true", help="small and fast: loose checks only (for CI)")
-    parser.add_argument("--child", choices=VARIANTS, help=argparse.SUPPRESS)
-    parser.add_argument("--base-url", help=argparse.SUPPRESS)
-    parser.add_argument("--emulator-pid", type=int, help=argparse.SUPPRESS)
+    h.add_child_arguments(parser, VARIANTS)
     args = parser.parse_args(argv)
     if args.get_interval is None:
         args.get_interval = [max(args.interval, w / 1000.0) for w in args.waits]
