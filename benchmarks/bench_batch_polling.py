@@ -3,8 +3,8 @@
 An *observation* is one task's state read, alone (a GET) or inside a batch (``POST /v1/tasks/batch``, up
 to 50 tasks a request). N waits run in one asyncio loop, as in a triggerer, each on a fresh set of jobs
 that last about ``--polls`` intervals, with the same random start offsets (triggers reach a triggerer at
-different moments). Four pollers, each in a fresh child process (see ``bench_trigger_cpu.py``, whose
-helpers this reuses):
+different moments). Four pollers, each in a fresh child process (as in ``bench_trigger_cpu.py``; the
+shared helpers are in ``_harness.py``):
 
 * ``floor``: a bare loop over one shared keep-alive session: GET, read, ``json.loads``, sleep. The
   single-GET floor.
@@ -29,9 +29,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import gc
-import os
-import random
 import sys
 import time
 from collections.abc import Awaitable, Callable
@@ -42,19 +39,13 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import _harness as h
-import bench_trigger_cpu as cpu
 
 VARIANTS = ("floor", "single", "fallback", "batch")
 GET_VARIANTS = ("floor", "single", "fallback")
 
 
 @dataclass
-class Run:
-    variant: str
-    waits: int
-    interval: float
-    wall: float
-    cpu: float
+class Run(h.Measured):
     gets: int
     batches: int
     batch_ids: int
@@ -62,11 +53,6 @@ class Run:
     events_ok: int
     lag_mean: float
     lag_p95: float
-    server_cpu: float
-    start_rss: int
-    peak_rss: int
-    loop_lag_p99: float
-    load: float
 
     @property
     def observations(self) -> int:
@@ -89,7 +75,7 @@ class Run:
 
 
 async def wait_floor(session: Any, url: str, headers: dict[str, str], interval: float) -> float | None:
-    await cpu.poll_floor(session, url, headers, interval)
+    await h.poll_floor(session, url, headers, interval)
     return time.monotonic()
 
 
@@ -108,90 +94,42 @@ def batch_counts(emulator: h.Emulator) -> tuple[int, int, int]:
     return h.gets(stats), int(stats["by_route"].get("POST /v1/tasks/batch", 0)), int(route["task_ids"])
 
 
-async def measure(
-    emulator: h.Emulator, variant: str, waits: int, interval: float, polls: int, seed: int
-) -> Run:
-    from airflow_evolink.hooks.async_transport import shared_session
+async def measure(emulator: h.Emulator, spec: h.Spec) -> Run:
+    variant, interval, headers = spec.variant, spec.interval, h.poll_headers()
 
-    job_seconds = interval * polls + waits / cpu.CREATE_RATE + interval
-    emulator.control("POST", "/_emulator/jobs", {"job_seconds": job_seconds, "count": waits})
-    tasks = await cpu.create_tasks(emulator.base_url, waits)
-    rng = random.Random(seed)
-    offsets = [rng.uniform(0, interval) for _ in tasks]
-    headers = cpu.poll_headers()
-    load = os.getloadavg()[0]
+    def poller(session: Any, task_id: str) -> Callable[[], Awaitable[float | None]]:
+        if variant == "floor":
+            url = f"{emulator.base_url}/v1/tasks/{task_id}"
+            return lambda: wait_floor(session, url, headers, interval)
+        return lambda: wait_trigger(task_id, interval)
 
-    async with shared_session() as session:
-
-        def poller(task_id: str) -> Callable[[], Awaitable[float | None]]:
-            if variant == "floor":
-                url = f"{emulator.base_url}/v1/tasks/{task_id}"
-                return lambda: wait_floor(session, url, headers, interval)
-            return lambda: wait_trigger(task_id, interval)
-
-        async def delayed(offset: float, run: Callable[[], Awaitable[float | None]]) -> float | None:
-            await asyncio.sleep(offset)
-            return await run()
-
-        gc.collect()
-        before = batch_counts(emulator)
-        server_cpu_before = emulator.cpu_seconds()
-        lag: list[float] = []
-        stop = asyncio.Event()
-        with h.RssSampler() as rss:
-            cpu0, t0 = time.process_time(), time.monotonic()
-            monitor = asyncio.create_task(cpu.loop_lag_monitor(lag, stop))
-            ended = await asyncio.gather(
-                *(delayed(off, poller(tid)) for (tid, _), off in zip(tasks, offsets, strict=True)),
-                return_exceptions=True,
-            )
-            stop.set()
-            await monitor
-            used, wall = time.process_time() - cpu0, time.monotonic() - t0
-    server_cpu = emulator.cpu_seconds() - server_cpu_before
-    after = batch_counts(emulator)
-    errors = [r for r in ended if isinstance(r, BaseException)]
-    if errors:
-        print(f"  {variant}: {len(errors)} pollers raised, e.g. {errors[0]!r}", file=sys.stderr)
-    ideal = 0
-    detection: list[float] = []
-    for (_, created), off, end in zip(tasks, offsets, ended, strict=True):
-        live = created + job_seconds - (t0 + off)
-        ideal += int(max(0.0, live) // interval) + 1
-        if isinstance(end, float):
-            detection.append(max(0.0, end - (created + job_seconds)))
-    lag.sort()
-    detection.sort()
+    polled = await h.poll_jobs(emulator, spec, poller, lambda: batch_counts(emulator))
+    detection = sorted(
+        max(0.0, end - job_end)
+        for end, job_end in zip(polled.results, polled.job_ends, strict=True)
+        if isinstance(end, float)
+    )
+    gets, batches, batch_ids = polled.counts
     return Run(
-        variant=variant,
-        waits=waits,
-        interval=interval,
-        wall=wall,
-        cpu=used,
-        gets=after[0] - before[0],
-        batches=after[1] - before[1],
-        batch_ids=after[2] - before[2],
-        ideal=ideal,
+        **polled.measured(),
+        gets=gets,
+        batches=batches,
+        batch_ids=batch_ids,
+        ideal=polled.ideal,
         events_ok=len(detection),
         lag_mean=sum(detection) / max(1, len(detection)),
         lag_p95=detection[int(0.95 * (len(detection) - 1))] if detection else 0.0,
-        server_cpu=server_cpu,
-        start_rss=rss.start_rss,
-        peak_rss=rss.peak,
-        loop_lag_p99=lag[int(0.99 * (len(lag) - 1))] if lag else 0.0,
-        load=(load + os.getloadavg()[0]) / 2,
     )
 
 
 async def warm_up(emulator: h.Emulator, variant: str) -> None:
     """One finished job polled the variant's way in its own loop: lazy imports and compiles, not timed."""
-    emulator.control("POST", "/_emulator/jobs", {"job_seconds": 0, "count": 1})
-    (task_id, _), *_ = await cpu.create_tasks(emulator.base_url, 1)
+    task_id = await h.finished_task(emulator)
     if variant == "floor":
         from airflow_evolink.hooks.async_transport import shared_session
 
         async with shared_session() as session:
-            await cpu.poll_floor(session, f"{emulator.base_url}/v1/tasks/{task_id}", cpu.poll_headers(), 0.1)
+            await h.poll_floor(session, f"{emulator.base_url}/v1/tasks/{task_id}", h.poll_headers(), 0.1)
     else:
         await wait_trigger(task_id, 0.1)
 
@@ -209,7 +147,8 @@ def child(args: argparse.Namespace) -> int:
     emulator.control("POST", "/_emulator/batch", {"enabled": args.child != "fallback", "results": True})
     try:
         asyncio.run(warm_up(emulator, args.child))
-        run = asyncio.run(measure(emulator, args.child, args.waits[0], args.interval, args.polls, args.seed))
+        spec = h.Spec(args.child, args.waits[0], args.interval, args.polls, args.seed)
+        run = asyncio.run(measure(emulator, spec))
     finally:
         emulator.control("POST", "/_emulator/batch", {"enabled": True})
     h.print_result(run)
@@ -219,7 +158,7 @@ def child(args: argparse.Namespace) -> int:
 def run_child(
     emulator: h.Emulator, variant: str, waits: int, interval: float, polls: int, args: argparse.Namespace
 ) -> Run:
-    return Run(**h.run_child(__file__, emulator, variant, waits, interval, polls, args.seed))
+    return Run(**h.run_child(__file__, emulator, h.Spec(variant, waits, interval, polls, args.seed)))
 
 
 # ---- the benchmark ---------------------------------------------------------------------------------------
@@ -332,10 +271,7 @@ def report(runs: list[Run], args: argparse.Namespace) -> h.Outcome:
                 "lag mean s",
                 "lag p95 s",
                 "loop lag p99 ms",
-                "client core %",
-                "emulator core %",
-                "load avg",
-                "peak RSS MB",
+                *h.USAGE_COLUMNS,
                 "ok",
             ),
             [
@@ -351,10 +287,7 @@ def report(runs: list[Run], args: argparse.Namespace) -> h.Outcome:
                     f"{r.lag_mean:.2f}",
                     f"{r.lag_p95:.2f}",
                     f"{1000 * r.loop_lag_p99:.0f}",
-                    100 * r.cpu / r.wall,
-                    100 * r.server_cpu / r.wall,
-                    r.load,
-                    r.peak_rss / h.MB,
+                    *r.usage(),
                     f"{r.events_ok}/{r.waits}",
                 )
                 for r in runs
