@@ -25,7 +25,7 @@ import tempfile
 import threading
 import time
 import urllib.request
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -190,6 +190,23 @@ def gets(stats: dict[str, Any]) -> int:
 RESULT = "RESULT "
 
 
+@contextlib.contextmanager
+def parent_emulator() -> Iterator[Emulator]:
+    """The parent's side: Airflow's environment, the file limit, and the emulator its children measure."""
+    prepare_airflow_env()
+    raise_open_file_limit(4096)
+    with Emulator("--job-seconds", "60", "--api-key", API_KEY) as emulator:
+        yield emulator
+
+
+def alternate(variants: Sequence[str], rounds: int) -> list[str]:
+    """``rounds`` rounds of ``variants``, every other one reversed (ABBA...), so drift hits all alike."""
+    order: list[str] = []
+    for n in range(rounds):
+        order += variants if n % 2 == 0 else variants[::-1]
+    return order
+
+
 @dataclass(frozen=True)
 class Spec:
     """One measurement: the poller (variant), N waits, the poll interval, polls per job, the offsets' seed."""
@@ -201,11 +218,30 @@ class Spec:
     seed: int
 
 
-def add_child_arguments(parser: argparse.ArgumentParser, variants: Sequence[str]) -> None:
-    """The hidden options ``run_child`` passes to the child (``--child``, ``--base-url``, ``--emulator-pid``)."""
+def parse_run_args(
+    parser: argparse.ArgumentParser,
+    argv: list[str] | None,
+    variants: Sequence[str],
+    intervals: str,
+    minimum: Callable[[argparse.Namespace], float],
+) -> argparse.Namespace:
+    """Adds ``--seed``, ``--quick`` and the hidden options ``run_child`` passes to the child, then parses.
+
+    ``intervals`` names the option (``--interval``...) that takes one poll interval per ``--waits``
+    value; by default waits/1000 s (about 1,000 polls/s), at least ``minimum(args)``.
+    """
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--quick", action="store_true", help="small and fast: loose checks only (for CI)")
     parser.add_argument("--child", choices=variants, help=argparse.SUPPRESS)
     parser.add_argument("--base-url", help=argparse.SUPPRESS)
     parser.add_argument("--emulator-pid", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    dest = intervals.lstrip("-").replace("-", "_")
+    if getattr(args, dest) is None:
+        setattr(args, dest, [max(minimum(args), w / 1000.0) for w in args.waits])
+    if len(getattr(args, dest)) != len(args.waits):
+        parser.error(f"give one {intervals} per --waits value")
+    return args
 
 
 def run_child(
@@ -413,6 +449,14 @@ class Measured:
     loop_lag_p99: float
     load: float  # load average, before and after
 
+    def summary(self) -> str:
+        """The figures ``progress`` shows: each benchmark's Run says which."""
+        raise NotImplementedError
+
+    def progress(self) -> None:
+        """A line on stderr as each measurement ends."""
+        print(f"  ... {self.variant:8} N={self.waits}: {self.summary()}", file=sys.stderr)
+
     def usage(self) -> tuple[float, float, float, float]:
         """The cells under ``USAGE_COLUMNS``."""
         return (100 * self.cpu / self.wall, 100 * self.server_cpu / self.wall, self.load, self.peak_rss / MB)
@@ -557,6 +601,31 @@ class Outcome:
 
     def check(self, name: str, measured: str, goal: str, met: bool | None, note: str = "") -> None:
         self.targets.append(Target(name, measured, goal, met, note))
+
+    def check_ratio(
+        self,
+        name: str,
+        ratio: float,
+        goals: tuple[float, float],
+        quick: bool,
+        *,
+        at_least: bool = False,
+        detail: str = "",
+        guard: str = "a loose guard",
+    ) -> None:
+        """``ratio`` against ``goals`` (quick, full): at most the goal, or ``at_least``.
+
+        Quick mode checks the looser goal and says so; ``detail`` follows the measured ratio.
+        """
+        quick_goal, full = goals
+        goal = quick_goal if quick else full
+        self.check(
+            name,
+            f"{ratio:.2f}x{detail}",
+            f"{'>=' if at_least else '<='} {goal:g}x",
+            ratio >= goal if at_least else ratio <= goal,
+            f"quick: {guard}; {full:g}x is checked in full mode" if quick else "",
+        )
 
     @property
     def ok(self) -> bool:

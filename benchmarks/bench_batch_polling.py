@@ -54,6 +54,13 @@ class Run(h.Measured):
     lag_mean: float
     lag_p95: float
 
+    def summary(self) -> str:
+        return (
+            f"{self.us_per_observation:.1f} us/observation, "
+            f"{self.observations_per_request:.1f} observations/request, "
+            f"lag {self.lag_mean:.2f} s, load {self.load:.1f}"
+        )
+
     @property
     def observations(self) -> int:
         return self.gets + self.batch_ids
@@ -191,42 +198,21 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--rounds", type=int, default=2, help="alternating floor/batch rounds below 5,000 waits"
     )
-    parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--quick", action="store_true", help="small and fast: loose checks only (for CI)")
-    h.add_child_arguments(parser, VARIANTS)
-    args = parser.parse_args(argv)
-    if args.get_interval is None:
-        args.get_interval = [max(args.interval, w / 1000.0) for w in args.waits]
-    if len(args.get_interval) != len(args.waits):
-        parser.error("give one --get-interval per --waits value")
-    return args
+    return h.parse_run_args(parser, argv, VARIANTS, "--get-interval", lambda args: args.interval)
 
 
 def run(args: argparse.Namespace) -> tuple[h.Outcome, dict[str, Any]]:
-    h.prepare_airflow_env()
-    h.raise_open_file_limit(4096)
     runs: list[Run] = []
-    with h.Emulator("--job-seconds", "60", "--api-key", h.API_KEY) as emulator:
+    with h.parent_emulator() as emulator:
         for waits, get_interval in zip(args.waits, args.get_interval, strict=True):
             get_polls = args.get_polls or (args.polls if get_interval <= args.interval else 10)
-            rounds = args.rounds if waits < 5000 else 1
-            order: list[str] = []
-            for n in range(rounds):
-                wanted = [v for v in VARIANTS if v in args.variants]
-                order += wanted if n % 2 == 0 else wanted[::-1]
-            for variant in order:
+            wanted = [v for v in VARIANTS if v in args.variants]
+            for variant in h.alternate(wanted, args.rounds if waits < 5000 else 1):
                 batch = variant == "batch"
                 interval = args.interval if batch else get_interval
-                result = run_child(
-                    emulator, variant, waits, interval, args.polls if batch else get_polls, args
-                )
-                runs.append(result)
-                print(
-                    f"  ... {variant:8} N={waits}: {result.us_per_observation:.1f} us/observation, "
-                    f"{result.observations_per_request:.1f} observations/request, "
-                    f"lag {result.lag_mean:.2f} s, load {result.load:.1f}",
-                    file=sys.stderr,
-                )
+                polls = args.polls if batch else get_polls
+                runs.append(run_child(emulator, variant, waits, interval, polls, args))
+                runs[-1].progress()
     return report(runs, args), figures(runs)
 
 
@@ -314,26 +300,20 @@ def report(runs: list[Run], args: argparse.Namespace) -> h.Outcome:
                 f">= {goal:g} (50 ideal)",
                 b["observations_per_request"] >= goal,
             )
-        if b and f:
-            ratio = b["us_per_observation"] / f["us_per_observation"]
-            goal = 0.5 if quick else 0.3
-            outcome.check(
-                f"N={waits}: batch / floor CPU per observation",
-                f"{ratio:.2f}x ({b['us_per_observation']:.1f} vs {f['us_per_observation']:.1f} us)",
-                f"<= {goal}x",
-                ratio <= goal,
-                "quick: a loose guard; 0.3x is checked in full mode" if quick else "",
-            )
-        if fb and s:
-            ratio = fb["us_per_observation"] / s["us_per_observation"]
-            goal = 1.25 if quick else 1.1
-            outcome.check(
-                f"N={waits}: fallback (route 404) / single-GET trigger CPU per observation",
-                f"{ratio:.2f}x",
-                f"<= {goal}x",
-                ratio <= goal,
-                "quick: a loose guard; 1.1x is checked in full mode" if quick else "",
-            )
+        cpu_ratios = (  # (numerator, denominator, their names, goals (quick, full), show the figures)
+            (b, f, "batch / floor", (0.5, 0.3), True),
+            (fb, s, "fallback (route 404) / single-GET trigger", (1.25, 1.1), False),
+        )
+        for num, den, names, goals, figures_too in cpu_ratios:
+            if num and den:
+                us, ref = num["us_per_observation"], den["us_per_observation"]
+                outcome.check_ratio(
+                    f"N={waits}: {names} CPU per observation",
+                    us / ref,
+                    goals,
+                    quick,
+                    detail=f" ({us:.1f} vs {ref:.1f} us)" if figures_too else "",
+                )
         if b and s and b["interval"] == s["interval"]:
             # Same fixed interval: completion must be seen as soon as with single GETs.
             slack = 0.1 * b["interval"]

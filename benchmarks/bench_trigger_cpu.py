@@ -48,6 +48,12 @@ class Run(h.Measured):
     events_ok: int
     sockets: int
 
+    def summary(self) -> str:
+        return (
+            f"{self.ms_per_poll:.3f} ms/poll, {self.polls} polls, load {self.load:.1f}, "
+            f"GC runs per generation {self.gc_collections}"
+        )
+
     @property
     def ms_per_poll(self) -> float:
         return 1000.0 * self.cpu / max(1, self.polls)
@@ -198,36 +204,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--large-rounds", type=int, default=2, help="rounds for 5,000 waits or more (default 2; ~4 min each)"
     )
-    parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--quick", action="store_true", help="small and fast: loose checks only (for CI)")
-    h.add_child_arguments(parser, VARIANTS)
-    args = parser.parse_args(argv)
-    if args.interval is None:
-        args.interval = [max(0.25, w / 1000.0) for w in args.waits]
-    if len(args.interval) != len(args.waits):
-        parser.error("give one --interval per --waits value")
-    return args
+    return h.parse_run_args(parser, argv, VARIANTS, "--interval", lambda args: 0.25)
 
 
 def run(args: argparse.Namespace) -> tuple[h.Outcome, dict[str, Any]]:
-    h.prepare_airflow_env()
-    h.raise_open_file_limit(4096)
     runs: list[Run] = []
-    with h.Emulator("--job-seconds", "60", "--api-key", h.API_KEY) as emulator:
+    with h.parent_emulator() as emulator:
         for waits, interval in zip(args.waits, args.interval, strict=True):
             order = [v for v in args.variants if v == "baseline"]  # the slow reference runs once
             pair = [v for v in args.variants if v != "baseline"]
-            for n in range(args.rounds if waits < 5000 else args.large_rounds):
-                order += pair if n % 2 == 0 else pair[::-1]
+            order += h.alternate(pair, args.rounds if waits < 5000 else args.large_rounds)
             for variant in order:
-                result = run_child(emulator, variant, waits, interval, args)
-                runs.append(result)
-                print(
-                    f"  ... {variant:8} N={waits}: {result.ms_per_poll:.3f} ms/poll, "
-                    f"{result.polls} polls, load {result.load:.1f}, "
-                    f"GC runs per generation {result.gc_collections}",
-                    file=sys.stderr,
-                )
+                runs.append(run_child(emulator, variant, waits, interval, args))
+                runs[-1].progress()
     return report(runs, args), figures(runs)
 
 
@@ -320,24 +309,20 @@ def report(runs: list[Run], args: argparse.Namespace) -> h.Outcome:
         total = sum(r.waits for r in trig_runs)
         outcome.check(f"N={waits}: every trigger ends with success", f"{ok}/{total}", "all", ok == total)
         if "floor" in ms:
-            ratio = ms["trigger"] / ms["floor"]
-            goal = 1.25 if quick else 1.1
-            outcome.check(
+            outcome.check_ratio(
                 f"N={waits}: trigger / floor CPU per poll",
-                f"{ratio:.2f}x",
-                f"<= {goal}x",
-                ratio <= goal,
-                "quick: a loose guard against regressions; 1.1x is checked in full mode" if quick else "",
+                ms["trigger"] / ms["floor"],
+                (1.25, 1.1),
+                quick,
+                guard="a loose guard against regressions",
             )
         if "baseline" in ms:
-            gain = ms["baseline"] / ms["trigger"]
-            goal = 2.0 if quick else 3.0  # the baseline is lighter at quick size
-            outcome.check(
+            outcome.check_ratio(
                 f"N={waits}: baseline / trigger CPU per poll",
-                f"{gain:.2f}x",
-                f">= {goal:g}x",
-                gain >= goal,
-                "quick: a loose guard; 3x is checked in full mode" if quick else "",
+                ms["baseline"] / ms["trigger"],
+                (2.0, 3.0),  # the baseline is lighter at quick size
+                quick,
+                at_least=True,
             )
         if waits >= 10000:
             outcome.check(
