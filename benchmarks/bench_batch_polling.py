@@ -3,8 +3,8 @@
 An *observation* is one task's state read, alone (a GET) or inside a batch (``POST /v1/tasks/batch``, up
 to 50 tasks a request). N waits run in one asyncio loop, as in a triggerer, each on a fresh set of jobs
 that last about ``--polls`` intervals, with the same random start offsets (triggers reach a triggerer at
-different moments). Four pollers, each in a fresh child process (see ``bench_trigger_cpu.py``, whose
-helpers this reuses):
+different moments). Four pollers, each in a fresh child process (as in ``bench_trigger_cpu.py``; the
+shared helpers are in ``_harness.py``):
 
 * ``floor``: a bare loop over one shared keep-alive session: GET, read, ``json.loads``, sleep. The
   single-GET floor.
@@ -29,34 +29,23 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import gc
-import json
-import os
-import random
-import subprocess
 import sys
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import _harness as h
-import bench_trigger_cpu as cpu
 
 VARIANTS = ("floor", "single", "fallback", "batch")
 GET_VARIANTS = ("floor", "single", "fallback")
 
 
 @dataclass
-class Run:
-    variant: str
-    waits: int
-    interval: float
-    wall: float
-    cpu: float
+class Run(h.Measured):
     gets: int
     batches: int
     batch_ids: int
@@ -64,11 +53,13 @@ class Run:
     events_ok: int
     lag_mean: float
     lag_p95: float
-    server_cpu: float
-    start_rss: int
-    peak_rss: int
-    loop_lag_p99: float
-    load: float
+
+    def summary(self) -> str:
+        return (
+            f"{self.us_per_observation:.1f} us/observation, "
+            f"{self.observations_per_request:.1f} observations/request, "
+            f"lag {self.lag_mean:.2f} s, load {self.load:.1f}"
+        )
 
     @property
     def observations(self) -> int:
@@ -91,7 +82,7 @@ class Run:
 
 
 async def wait_floor(session: Any, url: str, headers: dict[str, str], interval: float) -> float | None:
-    await cpu.poll_floor(session, url, headers, interval)
+    await h.poll_floor(session, url, headers, interval)
     return time.monotonic()
 
 
@@ -110,101 +101,48 @@ def batch_counts(emulator: h.Emulator) -> tuple[int, int, int]:
     return h.gets(stats), int(stats["by_route"].get("POST /v1/tasks/batch", 0)), int(route["task_ids"])
 
 
-async def measure(
-    emulator: h.Emulator, variant: str, waits: int, interval: float, polls: int, seed: int
-) -> Run:
-    from airflow_evolink.hooks.async_transport import shared_session
+async def measure(emulator: h.Emulator, spec: h.Spec) -> Run:
+    variant, interval, headers = spec.variant, spec.interval, h.poll_headers()
 
-    job_seconds = interval * polls + waits / cpu.CREATE_RATE + interval
-    emulator.control("POST", "/_emulator/jobs", {"job_seconds": job_seconds, "count": waits})
-    tasks = await cpu.create_tasks(emulator.base_url, waits)
-    rng = random.Random(seed)
-    offsets = [rng.uniform(0, interval) for _ in tasks]
-    headers = cpu.poll_headers()
-    load = os.getloadavg()[0]
+    def poller(session: Any, task_id: str) -> Callable[[], Awaitable[float | None]]:
+        if variant == "floor":
+            url = f"{emulator.base_url}/v1/tasks/{task_id}"
+            return lambda: wait_floor(session, url, headers, interval)
+        return lambda: wait_trigger(task_id, interval)
 
-    async with shared_session() as session:
-
-        def poller(task_id: str) -> Callable[[], Awaitable[float | None]]:
-            if variant == "floor":
-                url = f"{emulator.base_url}/v1/tasks/{task_id}"
-                return lambda: wait_floor(session, url, headers, interval)
-            return lambda: wait_trigger(task_id, interval)
-
-        async def delayed(offset: float, run: Callable[[], Awaitable[float | None]]) -> float | None:
-            await asyncio.sleep(offset)
-            return await run()
-
-        gc.collect()
-        before = batch_counts(emulator)
-        server_cpu_before = emulator.cpu_seconds()
-        lag: list[float] = []
-        stop = asyncio.Event()
-        with h.RssSampler() as rss:
-            cpu0, t0 = time.process_time(), time.monotonic()
-            monitor = asyncio.create_task(cpu.loop_lag_monitor(lag, stop))
-            ended = await asyncio.gather(
-                *(delayed(off, poller(tid)) for (tid, _), off in zip(tasks, offsets, strict=True)),
-                return_exceptions=True,
-            )
-            stop.set()
-            await monitor
-            used, wall = time.process_time() - cpu0, time.monotonic() - t0
-    server_cpu = emulator.cpu_seconds() - server_cpu_before
-    after = batch_counts(emulator)
-    errors = [r for r in ended if isinstance(r, BaseException)]
-    if errors:
-        print(f"  {variant}: {len(errors)} pollers raised, e.g. {errors[0]!r}", file=sys.stderr)
-    ideal = 0
-    detection: list[float] = []
-    for (_, created), off, end in zip(tasks, offsets, ended, strict=True):
-        live = created + job_seconds - (t0 + off)
-        ideal += int(max(0.0, live) // interval) + 1
-        if isinstance(end, float):
-            detection.append(max(0.0, end - (created + job_seconds)))
-    lag.sort()
-    detection.sort()
+    polled = await h.poll_jobs(emulator, spec, poller, lambda: batch_counts(emulator))
+    detection = sorted(
+        max(0.0, end - job_end)
+        for end, job_end in zip(polled.results, polled.job_ends, strict=True)
+        if isinstance(end, float)
+    )
+    gets, batches, batch_ids = polled.counts
     return Run(
-        variant=variant,
-        waits=waits,
-        interval=interval,
-        wall=wall,
-        cpu=used,
-        gets=after[0] - before[0],
-        batches=after[1] - before[1],
-        batch_ids=after[2] - before[2],
-        ideal=ideal,
+        **polled.measured(),
+        gets=gets,
+        batches=batches,
+        batch_ids=batch_ids,
+        ideal=polled.ideal,
         events_ok=len(detection),
         lag_mean=sum(detection) / max(1, len(detection)),
         lag_p95=detection[int(0.95 * (len(detection) - 1))] if detection else 0.0,
-        server_cpu=server_cpu,
-        start_rss=rss.start_rss,
-        peak_rss=rss.peak,
-        loop_lag_p99=lag[int(0.99 * (len(lag) - 1))] if lag else 0.0,
-        load=(load + os.getloadavg()[0]) / 2,
     )
 
 
 async def warm_up(emulator: h.Emulator, variant: str) -> None:
     """One finished job polled the variant's way in its own loop: lazy imports and compiles, not timed."""
-    emulator.control("POST", "/_emulator/jobs", {"job_seconds": 0, "count": 1})
-    (task_id, _), *_ = await cpu.create_tasks(emulator.base_url, 1)
+    task_id = await h.finished_task(emulator)
     if variant == "floor":
         from airflow_evolink.hooks.async_transport import shared_session
 
         async with shared_session() as session:
-            await cpu.poll_floor(session, f"{emulator.base_url}/v1/tasks/{task_id}", cpu.poll_headers(), 0.1)
+            await h.poll_floor(session, f"{emulator.base_url}/v1/tasks/{task_id}", h.poll_headers(), 0.1)
     else:
         await wait_trigger(task_id, 0.1)
 
 
 def child(args: argparse.Namespace) -> int:
-    home = h.prepare_airflow_env()
-    h.raise_open_file_limit(max(4096, 2 * args.waits[0] + 1024))
-    emulator = h.Emulator.attach(args.base_url, args.emulator_pid)
-    h.set_connections(
-        {"evolink_default": {"conn_type": "evolink", "host": args.base_url, "password": h.API_KEY}}
-    )
+    home, emulator = h.start_child(args.base_url, args.emulator_pid, args.waits[0])
     import aiohttp  # noqa: F401
 
     from airflow_evolink.triggers import batch
@@ -216,40 +154,18 @@ def child(args: argparse.Namespace) -> int:
     emulator.control("POST", "/_emulator/batch", {"enabled": args.child != "fallback", "results": True})
     try:
         asyncio.run(warm_up(emulator, args.child))
-        run = asyncio.run(measure(emulator, args.child, args.waits[0], args.interval, args.polls, args.seed))
+        spec = h.Spec(args.child, args.waits[0], args.interval, args.polls, args.seed)
+        run = asyncio.run(measure(emulator, spec))
     finally:
         emulator.control("POST", "/_emulator/batch", {"enabled": True})
-    print("RESULT " + json.dumps(asdict(run)), flush=True)
+    h.print_result(run)
     return 0
 
 
 def run_child(
     emulator: h.Emulator, variant: str, waits: int, interval: float, polls: int, args: argparse.Namespace
 ) -> Run:
-    cmd = [
-        sys.executable,
-        str(Path(__file__).resolve()),
-        "--child",
-        variant,
-        "--waits",
-        str(waits),
-        "--interval",
-        str(interval),
-        "--polls",
-        str(polls),
-        "--seed",
-        str(args.seed),
-        "--base-url",
-        emulator.base_url,
-        "--emulator-pid",
-        str(emulator.pid),
-    ]
-    done = subprocess.run(cmd, capture_output=True, text=True, check=False)
-    lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
-    if done.returncode != 0 or not lines:
-        sys.stderr.write(done.stdout[-4000:] + done.stderr[-4000:])
-        raise RuntimeError(f"the {variant} measurement with {waits} waits failed")
-    return Run(**json.loads(lines[-1][len("RESULT ") :]))
+    return Run(**h.run_child(__file__, emulator, h.Spec(variant, waits, interval, polls, args.seed)))
 
 
 # ---- the benchmark ---------------------------------------------------------------------------------------
@@ -282,44 +198,21 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--rounds", type=int, default=2, help="alternating floor/batch rounds below 5,000 waits"
     )
-    parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--quick", action="store_true", help="small and fast: loose checks only (for CI)")
-    parser.add_argument("--child", choices=VARIANTS, help=argparse.SUPPRESS)
-    parser.add_argument("--base-url", help=argparse.SUPPRESS)
-    parser.add_argument("--emulator-pid", type=int, help=argparse.SUPPRESS)
-    args = parser.parse_args(argv)
-    if args.get_interval is None:
-        args.get_interval = [max(args.interval, w / 1000.0) for w in args.waits]
-    if len(args.get_interval) != len(args.waits):
-        parser.error("give one --get-interval per --waits value")
-    return args
+    return h.parse_run_args(parser, argv, VARIANTS, "--get-interval", lambda args: args.interval)
 
 
 def run(args: argparse.Namespace) -> tuple[h.Outcome, dict[str, Any]]:
-    h.prepare_airflow_env()
-    h.raise_open_file_limit(4096)
     runs: list[Run] = []
-    with h.Emulator("--job-seconds", "60", "--api-key", h.API_KEY) as emulator:
+    with h.parent_emulator() as emulator:
         for waits, get_interval in zip(args.waits, args.get_interval, strict=True):
             get_polls = args.get_polls or (args.polls if get_interval <= args.interval else 10)
-            rounds = args.rounds if waits < 5000 else 1
-            order: list[str] = []
-            for n in range(rounds):
-                wanted = [v for v in VARIANTS if v in args.variants]
-                order += wanted if n % 2 == 0 else wanted[::-1]
-            for variant in order:
+            wanted = [v for v in VARIANTS if v in args.variants]
+            for variant in h.alternate(wanted, args.rounds if waits < 5000 else 1):
                 batch = variant == "batch"
                 interval = args.interval if batch else get_interval
-                result = run_child(
-                    emulator, variant, waits, interval, args.polls if batch else get_polls, args
-                )
-                runs.append(result)
-                print(
-                    f"  ... {variant:8} N={waits}: {result.us_per_observation:.1f} us/observation, "
-                    f"{result.observations_per_request:.1f} observations/request, "
-                    f"lag {result.lag_mean:.2f} s, load {result.load:.1f}",
-                    file=sys.stderr,
-                )
+                polls = args.polls if batch else get_polls
+                runs.append(run_child(emulator, variant, waits, interval, polls, args))
+                runs[-1].progress()
     return report(runs, args), figures(runs)
 
 
@@ -364,10 +257,7 @@ def report(runs: list[Run], args: argparse.Namespace) -> h.Outcome:
                 "lag mean s",
                 "lag p95 s",
                 "loop lag p99 ms",
-                "client core %",
-                "emulator core %",
-                "load avg",
-                "peak RSS MB",
+                *h.USAGE_COLUMNS,
                 "ok",
             ),
             [
@@ -383,10 +273,7 @@ def report(runs: list[Run], args: argparse.Namespace) -> h.Outcome:
                     f"{r.lag_mean:.2f}",
                     f"{r.lag_p95:.2f}",
                     f"{1000 * r.loop_lag_p99:.0f}",
-                    100 * r.cpu / r.wall,
-                    100 * r.server_cpu / r.wall,
-                    r.load,
-                    r.peak_rss / h.MB,
+                    *r.usage(),
                     f"{r.events_ok}/{r.waits}",
                 )
                 for r in runs
@@ -413,26 +300,20 @@ def report(runs: list[Run], args: argparse.Namespace) -> h.Outcome:
                 f">= {goal:g} (50 ideal)",
                 b["observations_per_request"] >= goal,
             )
-        if b and f:
-            ratio = b["us_per_observation"] / f["us_per_observation"]
-            goal = 0.5 if quick else 0.3
-            outcome.check(
-                f"N={waits}: batch / floor CPU per observation",
-                f"{ratio:.2f}x ({b['us_per_observation']:.1f} vs {f['us_per_observation']:.1f} us)",
-                f"<= {goal}x",
-                ratio <= goal,
-                "quick: a loose guard; 0.3x is checked in full mode" if quick else "",
-            )
-        if fb and s:
-            ratio = fb["us_per_observation"] / s["us_per_observation"]
-            goal = 1.25 if quick else 1.1
-            outcome.check(
-                f"N={waits}: fallback (route 404) / single-GET trigger CPU per observation",
-                f"{ratio:.2f}x",
-                f"<= {goal}x",
-                ratio <= goal,
-                "quick: a loose guard; 1.1x is checked in full mode" if quick else "",
-            )
+        cpu_ratios = (  # (numerator, denominator, their names, goals (quick, full), show the figures)
+            (b, f, "batch / floor", (0.5, 0.3), True),
+            (fb, s, "fallback (route 404) / single-GET trigger", (1.25, 1.1), False),
+        )
+        for num, den, names, goals, figures_too in cpu_ratios:
+            if num and den:
+                us, ref = num["us_per_observation"], den["us_per_observation"]
+                outcome.check_ratio(
+                    f"N={waits}: {names} CPU per observation",
+                    us / ref,
+                    goals,
+                    quick,
+                    detail=f" ({us:.1f} vs {ref:.1f} us)" if figures_too else "",
+                )
         if b and s and b["interval"] == s["interval"]:
             # Same fixed interval: completion must be seen as soon as with single GETs.
             slack = 0.1 * b["interval"]

@@ -26,15 +26,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import gc
-import json
-import os
-import random
-import subprocess
 import sys
-import time
 from collections.abc import Awaitable, Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -42,30 +36,23 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import _harness as h
 
-TERMINAL = frozenset({"completed", "failed", "cancelled"})
 VARIANTS = ("baseline", "floor", "trigger")
-#: Creates per second the emulator manages, to size job lengths (a guess; only the poll count moves).
-CREATE_RATE = 1500.0
 
 
 @dataclass
-class Run:
-    variant: str
-    waits: int
-    interval: float
-    wall: float
-    cpu: float
+class Run(h.Measured):
     gc_cpu: float
     gc_collections: list[int]  # per generation, during the timed section
     polls: int
     ideal_polls: int
     events_ok: int
-    server_cpu: float
-    start_rss: int
-    peak_rss: int
-    loop_lag_p99: float
     sockets: int
-    load: float
+
+    def summary(self) -> str:
+        return (
+            f"{self.ms_per_poll:.3f} ms/poll, {self.polls} polls, load {self.load:.1f}, "
+            f"GC runs per generation {self.gc_collections}"
+        )
 
     @property
     def ms_per_poll(self) -> float:
@@ -86,27 +73,7 @@ class Run:
 
 
 # ---- the three pollers -----------------------------------------------------------------------------------
-
-
-def poll_headers() -> dict[str, str]:
-    """What the floor and the baseline send on every poll (the trigger builds its own)."""
-    return {"Authorization": f"Bearer {h.API_KEY}", "Accept": "application/json"}
-
-
-async def poll_floor(session: Any, url: str, headers: dict[str, str], interval: float) -> bool:
-    while True:
-        if await _floor_status(session, url, headers) in TERMINAL:
-            return True
-        await asyncio.sleep(interval)
-
-
-async def _floor_status(session: Any, url: str, headers: dict[str, str]) -> str:
-    # A helper, so that nothing of a poll (response, body) stays referenced while the poller sleeps:
-    # thousands of sleeping pollers holding responses would make the garbage collector work harder.
-    async with session.get(url, headers=headers) as response:
-        body = await response.read()
-    status: str = json.loads(body)["status"]
-    return status
+# ``floor`` is ``h.poll_floor``, shared with bench_batch_polling.py.
 
 
 async def poll_baseline(endpoint: str, headers: dict[str, str], interval: float) -> bool:
@@ -118,7 +85,7 @@ async def poll_baseline(endpoint: str, headers: dict[str, str], interval: float)
         async with aiohttp.ClientSession() as session:  # as HttpSensorTrigger.run, once per poll
             response = await hook.run(session=session, endpoint=endpoint, headers=headers)
             data = await response.json()
-        if data["status"] in TERMINAL:
+        if data["status"] in h.TERMINAL:
             return True
         await asyncio.sleep(interval)
 
@@ -133,107 +100,29 @@ async def poll_trigger(task_id: str, interval: float) -> bool:
 # ---- one measurement (in a child process) ----------------------------------------------------------------
 
 
-async def create_tasks(base_url: str, n: int) -> list[tuple[str, float]]:
-    """N new tasks, 64 requests in flight; returns (task id, local monotonic creation time)."""
-    import aiohttp
+async def measure(emulator: h.Emulator, spec: h.Spec) -> Run:
+    variant, interval, headers = spec.variant, spec.interval, h.poll_headers()
 
-    headers = {"Authorization": f"Bearer {h.API_KEY}"}
-    out: list[tuple[str, float]] = []
-    semaphore = asyncio.Semaphore(64)
-    async with aiohttp.ClientSession() as session:
+    def poller(session: Any, task_id: str) -> Callable[[], Awaitable[bool]]:
+        if variant == "floor":
+            url = f"{emulator.base_url}/v1/tasks/{task_id}"
+            return lambda: h.poll_floor(session, url, headers, interval)
+        if variant == "baseline":
+            return lambda: poll_baseline(f"/v1/tasks/{task_id}", headers, interval)
+        return lambda: poll_trigger(task_id, interval)
 
-        async def one() -> None:
-            async with semaphore:
-                async with session.post(
-                    base_url + "/v1/videos/generations", json=h.VIDEO_REQUEST, headers=headers
-                ) as response:
-                    data = await response.json()
-                    out.append((data["id"], time.monotonic()))
-
-        await asyncio.gather(*(one() for _ in range(n)))
-    return out
-
-
-async def loop_lag_monitor(samples: list[float], stop: asyncio.Event, tick: float = 0.05) -> None:
-    loop = asyncio.get_running_loop()
-    while not stop.is_set():
-        before = loop.time()
-        await asyncio.sleep(tick)
-        samples.append(max(0.0, loop.time() - before - tick))
-
-
-async def measure(
-    emulator: h.Emulator, variant: str, waits: int, interval: float, polls: int, seed: int
-) -> Run:
-    from airflow_evolink.hooks.async_transport import shared_session
-
-    # Each job lasts about `polls` intervals from the moment its poller starts (creation takes a while).
-    job_seconds = interval * polls + waits / CREATE_RATE + interval
-    emulator.control("POST", "/_emulator/jobs", {"job_seconds": job_seconds, "count": waits})
-    tasks = await create_tasks(emulator.base_url, waits)
-    rng = random.Random(seed)
-    offsets = [rng.uniform(0, interval) for _ in tasks]
-    headers = poll_headers()
-    load = os.getloadavg()[0]
-
-    async with shared_session() as session:
-
-        def poller(task_id: str) -> Callable[[], Awaitable[bool]]:
-            if variant == "floor":
-                url = f"{emulator.base_url}/v1/tasks/{task_id}"
-                return lambda: poll_floor(session, url, headers, interval)
-            if variant == "baseline":
-                return lambda: poll_baseline(f"/v1/tasks/{task_id}", headers, interval)
-            return lambda: poll_trigger(task_id, interval)
-
-        async def delayed(offset: float, run: Callable[[], Awaitable[bool]]) -> bool:
-            await asyncio.sleep(offset)
-            return await run()
-
-        gc.collect()
-        stats_before = emulator.stats()
-        server_cpu_before = emulator.cpu_seconds()
-        lag: list[float] = []
-        stop = asyncio.Event()
-        with h.RssSampler() as rss, h.GcTimer() as gc_timer:
-            cpu0, t0 = time.process_time(), time.monotonic()
-            monitor = asyncio.create_task(loop_lag_monitor(lag, stop))
-            results = await asyncio.gather(
-                *(delayed(off, poller(tid)) for (tid, _), off in zip(tasks, offsets, strict=True)),
-                return_exceptions=True,
-            )
-            stop.set()
-            await monitor
-            cpu, wall = time.process_time() - cpu0, time.monotonic() - t0
-        sockets = emulator.connections()
-    server_cpu = emulator.cpu_seconds() - server_cpu_before
-    done = h.gets(emulator.stats()) - h.gets(stats_before)
-    errors = [r for r in results if isinstance(r, BaseException)]
-    if errors:
-        print(f"  {variant}: {len(errors)} pollers raised, e.g. {errors[0]!r}", file=sys.stderr)
-
-    ideal = 0
-    for (_, created), off in zip(tasks, offsets, strict=True):
-        live = created + job_seconds - (t0 + off)  # job time left when its poller starts
-        ideal += int(max(0.0, live) // interval) + 1
-    lag.sort()
+    gc_timer = h.GcTimer()
+    polled = await h.poll_jobs(
+        emulator, spec, poller, lambda: (h.gets(emulator.stats()),), gc_timer=gc_timer, sockets=True
+    )
     return Run(
-        variant=variant,
-        waits=waits,
-        interval=interval,
-        wall=wall,
-        cpu=cpu,
+        **polled.measured(),
         gc_cpu=gc_timer.seconds,
         gc_collections=gc_timer.collections,
-        polls=done,
-        ideal_polls=ideal,
-        events_ok=sum(1 for r in results if r is True),
-        server_cpu=server_cpu,
-        start_rss=rss.start_rss,
-        peak_rss=rss.peak,
-        loop_lag_p99=lag[int(0.99 * (len(lag) - 1))] if lag else 0.0,
-        sockets=sockets,
-        load=(load + os.getloadavg()[0]) / 2,
+        polls=polled.counts[0],
+        ideal_polls=polled.ideal,
+        events_ok=sum(1 for r in polled.results if r is True),
+        sockets=polled.sockets,
     )
 
 
@@ -246,29 +135,25 @@ async def warm_up(emulator: h.Emulator, variant: str) -> None:
     """
     from airflow_evolink.hooks.async_transport import shared_session
 
-    emulator.control("POST", "/_emulator/jobs", {"job_seconds": 0, "count": 1})
-    (task_id, _), *_ = await create_tasks(emulator.base_url, 1)
-    headers = poll_headers()
+    task_id = await h.finished_task(emulator)
+    headers = h.poll_headers()
     if variant == "baseline":
         await poll_baseline(f"/v1/tasks/{task_id}", headers, 0.1)
     elif variant == "floor":
         async with shared_session() as session:
-            await poll_floor(session, f"{emulator.base_url}/v1/tasks/{task_id}", headers, 0.1)
+            await h.poll_floor(session, f"{emulator.base_url}/v1/tasks/{task_id}", headers, 0.1)
     else:
         await poll_trigger(task_id, 0.1)
 
 
 def child(args: argparse.Namespace) -> int:
     """One measurement in this (fresh) process; prints its Run as JSON on the last line."""
-    home = h.prepare_airflow_env()
-    h.raise_open_file_limit(max(4096, 2 * args.waits[0] + 1024))
-    emulator = h.Emulator.attach(args.base_url, args.emulator_pid)
     port = int(args.base_url.rsplit(":", 1)[1])
-    h.set_connections(
-        {
-            "evolink_default": {"conn_type": "evolink", "host": args.base_url, "password": h.API_KEY},
-            "http_bench": {"conn_type": "http", "host": "127.0.0.1", "port": port, "schema": "http"},
-        }
+    home, emulator = h.start_child(
+        args.base_url,
+        args.emulator_pid,
+        args.waits[0],
+        {"http_bench": {"conn_type": "http", "host": "127.0.0.1", "port": port, "schema": "http"}},
     )
     # Imports before timing: Airflow, the providers-http hook, the trigger and its hook.
     import aiohttp  # noqa: F401
@@ -283,40 +168,17 @@ def child(args: argparse.Namespace) -> int:
     h.logs_to_file(home)
     emulator.reset()
     asyncio.run(warm_up(emulator, args.child))
-    run = asyncio.run(measure(emulator, args.child, args.waits[0], args.interval[0], args.polls, args.seed))
-    print("RESULT " + json.dumps(asdict(run)), flush=True)
+    spec = h.Spec(args.child, args.waits[0], args.interval[0], args.polls, args.seed)
+    run = asyncio.run(measure(emulator, spec))
+    h.print_result(run)
     return 0
 
 
 def run_child(
     emulator: h.Emulator, variant: str, waits: int, interval: float, args: argparse.Namespace
 ) -> Run:
-    cmd = [
-        sys.executable,
-        str(Path(__file__).resolve()),
-        "--child",
-        variant,
-        "--waits",
-        str(waits),
-        "--interval",
-        str(interval),
-        "--polls",
-        str(args.polls),
-        "--seed",
-        str(args.seed),
-        "--base-url",
-        emulator.base_url,
-        "--emulator-pid",
-        str(emulator.pid),
-    ]
-    done = subprocess.run(cmd, capture_output=True, text=True, check=False)
-    lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
-    if done.returncode != 0 or not lines:
-        sys.stderr.write(done.stdout[-4000:] + done.stderr[-4000:])
-        raise RuntimeError(f"the {variant} measurement with {waits} waits failed")
-    if done.stderr.strip():
-        sys.stderr.write(done.stderr[-2000:])
-    return Run(**json.loads(lines[-1][len("RESULT ") :]))
+    spec = h.Spec(variant, waits, interval, args.polls, args.seed)
+    return Run(**h.run_child(__file__, emulator, spec, echo_stderr=True))
 
 
 # ---- the benchmark ---------------------------------------------------------------------------------------
@@ -342,38 +204,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--large-rounds", type=int, default=2, help="rounds for 5,000 waits or more (default 2; ~4 min each)"
     )
-    parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--quick", action="store_true", help="small and fast: loose checks only (for CI)")
-    parser.add_argument("--child", choices=VARIANTS, help=argparse.SUPPRESS)
-    parser.add_argument("--base-url", help=argparse.SUPPRESS)
-    parser.add_argument("--emulator-pid", type=int, help=argparse.SUPPRESS)
-    args = parser.parse_args(argv)
-    if args.interval is None:
-        args.interval = [max(0.25, w / 1000.0) for w in args.waits]
-    if len(args.interval) != len(args.waits):
-        parser.error("give one --interval per --waits value")
-    return args
+    return h.parse_run_args(parser, argv, VARIANTS, "--interval", lambda args: 0.25)
 
 
 def run(args: argparse.Namespace) -> tuple[h.Outcome, dict[str, Any]]:
-    h.prepare_airflow_env()
-    h.raise_open_file_limit(4096)
     runs: list[Run] = []
-    with h.Emulator("--job-seconds", "60", "--api-key", h.API_KEY) as emulator:
+    with h.parent_emulator() as emulator:
         for waits, interval in zip(args.waits, args.interval, strict=True):
             order = [v for v in args.variants if v == "baseline"]  # the slow reference runs once
             pair = [v for v in args.variants if v != "baseline"]
-            for n in range(args.rounds if waits < 5000 else args.large_rounds):
-                order += pair if n % 2 == 0 else pair[::-1]
+            order += h.alternate(pair, args.rounds if waits < 5000 else args.large_rounds)
             for variant in order:
-                result = run_child(emulator, variant, waits, interval, args)
-                runs.append(result)
-                print(
-                    f"  ... {variant:8} N={waits}: {result.ms_per_poll:.3f} ms/poll, "
-                    f"{result.polls} polls, load {result.load:.1f}, "
-                    f"GC runs per generation {result.gc_collections}",
-                    file=sys.stderr,
-                )
+                runs.append(run_child(emulator, variant, waits, interval, args))
+                runs[-1].progress()
     return report(runs, args), figures(runs)
 
 
@@ -414,10 +257,7 @@ def report(runs: list[Run], args: argparse.Namespace) -> h.Outcome:
                 "kept schedule (polls/ideal, loop lag p99)",
                 "CPU ms/poll",
                 "of it GC",
-                "client core %",
-                "emulator core %",
-                "load avg",
-                "peak RSS MB",
+                *h.USAGE_COLUMNS,
                 "RSS KB/wait",
                 "sockets",
                 "ok",
@@ -433,10 +273,7 @@ def report(runs: list[Run], args: argparse.Namespace) -> h.Outcome:
                     f"{1000 * r.loop_lag_p99:.0f} ms)",
                     f"{r.ms_per_poll:.3f}",
                     f"{1000 * r.gc_cpu / max(1, r.polls):.3f}",
-                    100 * r.cpu / r.wall,
-                    100 * r.server_cpu / r.wall,
-                    r.load,
-                    r.peak_rss / h.MB,
+                    *r.usage(),
                     r.rss_per_wait_kb,
                     r.sockets,
                     f"{r.events_ok}/{r.waits}",
@@ -472,24 +309,20 @@ def report(runs: list[Run], args: argparse.Namespace) -> h.Outcome:
         total = sum(r.waits for r in trig_runs)
         outcome.check(f"N={waits}: every trigger ends with success", f"{ok}/{total}", "all", ok == total)
         if "floor" in ms:
-            ratio = ms["trigger"] / ms["floor"]
-            goal = 1.25 if quick else 1.1
-            outcome.check(
+            outcome.check_ratio(
                 f"N={waits}: trigger / floor CPU per poll",
-                f"{ratio:.2f}x",
-                f"<= {goal}x",
-                ratio <= goal,
-                "quick: a loose guard against regressions; 1.1x is checked in full mode" if quick else "",
+                ms["trigger"] / ms["floor"],
+                (1.25, 1.1),
+                quick,
+                guard="a loose guard against regressions",
             )
         if "baseline" in ms:
-            gain = ms["baseline"] / ms["trigger"]
-            goal = 2.0 if quick else 3.0  # the baseline is lighter at quick size
-            outcome.check(
+            outcome.check_ratio(
                 f"N={waits}: baseline / trigger CPU per poll",
-                f"{gain:.2f}x",
-                f">= {goal:g}x",
-                gain >= goal,
-                "quick: a loose guard; 3x is checked in full mode" if quick else "",
+                ms["baseline"] / ms["trigger"],
+                (2.0, 3.0),  # the baseline is lighter at quick size
+                quick,
+                at_least=True,
             )
         if waits >= 10000:
             outcome.check(
