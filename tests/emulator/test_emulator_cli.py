@@ -21,25 +21,20 @@ def _env() -> dict[str, str]:
     return env
 
 
-def test_cli_prints_its_url_serves_and_exits_cleanly_on_sigterm() -> None:
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "airflow_evolink.emulator",
-            "--port",
-            "0",
-            "--api-key",
-            "sk-cli",
-            "--credits",
-            "500",
-        ],
+def _start_cli(*args: str) -> subprocess.Popen[str]:
+    """``python -m airflow_evolink.emulator --port 0 ARGS`` as a process with piped output."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "airflow_evolink.emulator", "--port", "0", *args],
         cwd=REPO,
         env=_env(),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
     )
+
+
+def test_cli_prints_its_url_serves_and_exits_cleanly_on_sigterm() -> None:
+    process = _start_cli("--api-key", "sk-cli", "--credits", "500")
     try:
         assert process.stdout is not None
         line = process.stdout.readline().strip()
@@ -62,36 +57,10 @@ def test_cli_prints_its_url_serves_and_exits_cleanly_on_sigterm() -> None:
 
 
 def test_cli_switches_credits_shapes_interim_and_faults() -> None:
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "airflow_evolink.emulator",
-            "--port",
-            "0",
-            "--job-seconds",
-            "0",
-            "--credits",
-            "9999999.25",
-            "--token-credits",
-            "300000",
-            "--token-limited",
-            "--result-shape",
-            "output",
-            "--cost-shape",
-            "cost",
-            "--extra-fields",
-            "1",
-            "--interim-share",
-            "0.5",
-            "--fault",
-            "post-502-after-create",
-        ],
-        cwd=REPO,
-        env=_env(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
+    process = _start_cli(
+        *("--job-seconds", "0", "--credits", "9999999.25", "--token-credits", "300000", "--token-limited"),
+        *("--result-shape", "output", "--cost-shape", "cost", "--extra-fields", "1"),
+        *("--interim-share", "0.5", "--fault", "post-502-after-create"),
     )
     try:
         assert process.stdout is not None
