@@ -324,7 +324,12 @@ class EvolinkSubmitVideoOperator(ResumableJobMixin, BaseOperator):
         except EvolinkError as exc:
             raise_airflow_error(exc)
         spendable = credits.spendable_credits
-        if spendable is not None and spendable < self.min_credits:
+        if spendable is None:
+            self.log.warning(
+                "GET /v1/credits gave no balance figure; submitting without the min_credits=%g check",
+                self.min_credits,
+            )
+        elif spendable < self.min_credits:
             raise AirflowFailException(
                 f"Not submitting: {format_credits(spendable)} can be spent ({credits.describe()}), "
                 f"below min_credits={self.min_credits:g}. Top up, raise the key's limit, or lower "
