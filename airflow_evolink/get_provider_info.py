@@ -6,12 +6,32 @@ from typing import Any
 
 from airflow_evolink import __version__
 
+DOCUMENTATION_URL = "https://pypi.org/project/airflow-provider-evolink/"
+
+#: The connection form: only the base URL and the key are used (kebab-case keys, as provider info has them).
+UI_FIELD_BEHAVIOUR: dict[str, Any] = {
+    "hidden-fields": ["schema", "port", "login"],
+    "relabeling": {"host": "API base URL", "password": "API Key"},
+    "placeholders": {"host": "https://api.evolink.ai", "password": "sk-..."},
+}
+
+#: Extra fields the form shows as their own inputs; stored in the connection's extra under these names.
+CONN_FIELDS: dict[str, Any] = {
+    "timeout": {
+        "label": "Timeout (seconds)",
+        "description": "How long to wait for Evolink to answer a request (default 60; at most 10 to connect).",
+        "schema": {"type": ["number", "null"], "minimum": 1},
+    },
+}
+
 
 def get_provider_info() -> dict[str, Any]:
     return {
         "package-name": "airflow-provider-evolink",
         "name": "Evolink",
-        "description": "Generate AI videos with the `Evolink <https://evolink.ai>`__ API from Airflow DAGs.",
+        # Plain text: the Providers page shows it as it is, with no reStructuredText link to render.
+        "description": "Generate AI videos with the Evolink API (https://evolink.ai) from Airflow DAGs.",
+        "documentation-url": DOCUMENTATION_URL,
         "versions": [__version__],
         "integrations": [
             {
@@ -27,7 +47,15 @@ def get_provider_info() -> dict[str, Any]:
         "sensors": [{"integration-name": "Evolink", "python-modules": ["airflow_evolink.sensors.evolink"]}],
         "triggers": [{"integration-name": "Evolink", "python-modules": ["airflow_evolink.triggers.evolink"]}],
         "connection-types": [
-            {"hook-class-name": "airflow_evolink.hooks.evolink.EvolinkHook", "connection-type": "evolink"}
+            {
+                "hook-class-name": "airflow_evolink.hooks.evolink.EvolinkHook",
+                "connection-type": "evolink",
+                # Airflow 3.2+ builds the connection form from these declarations, without wtforms;
+                # 3.0 and 3.1 read EvolinkHook.get_ui_field_behaviour(), which says the same.
+                "hook-name": "Evolink",
+                "ui-field-behaviour": UI_FIELD_BEHAVIOUR,
+                "conn-fields": CONN_FIELDS,
+            }
         ],
         "extra-links": [
             "airflow_evolink.operators.evolink.EvolinkTaskLink",

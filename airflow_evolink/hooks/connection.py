@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from airflow_evolink.core.errors import EvolinkAuthError
@@ -44,6 +44,14 @@ class EvolinkConnectionConfig:
         base_url = normalize_base_url(conn.host, scheme=conn.schema or None, port=conn.port)
         return cls(
             conn_id=conn_id, base_url=base_url, api_key=api_key, connect_timeout=connect, read_timeout=read
+        )
+
+    def with_timeouts(self, connect: float, read: float) -> EvolinkConnectionConfig:
+        """The same connection with shorter timeouts (never longer than configured)."""
+        return replace(
+            self,
+            connect_timeout=min(connect, self.connect_timeout),
+            read_timeout=min(read, self.read_timeout),
         )
 
 

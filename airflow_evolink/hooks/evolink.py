@@ -37,11 +37,16 @@ from airflow_evolink.core.protocol import (
 )
 from airflow_evolink.core.retry import RetryPolicy, outcome_unknown
 from airflow_evolink.core.task import EvolinkTask, UnlistedStatusWarning, parse_task
+from airflow_evolink.get_provider_info import UI_FIELD_BEHAVIOUR
 from airflow_evolink.hooks.async_transport import send_async, shared_session
 from airflow_evolink.hooks.connection import EvolinkConnectionConfig
 from airflow_evolink.hooks.sync_transport import send_sync
 
 _T = TypeVar("_T")
+
+#: The Test button's single attempt: seconds to connect, and to wait for the answer.
+TEST_CONNECT_TIMEOUT = 5.0
+TEST_READ_TIMEOUT = 10.0
 
 
 def _as_is(data: Any) -> Any:
@@ -95,26 +100,39 @@ class EvolinkHook(HttpHook):
     # ---- the connection form in the Airflow UI -------------------------------------------------------
     @classmethod
     def get_ui_field_behaviour(cls) -> dict[str, Any]:
-        """Show only what an Evolink connection uses: the base URL and the API key."""
+        """Show only what an Evolink connection uses: the base URL and the API key (Airflow 3.0, 3.1).
+
+        Airflow 3.2+ reads the same declaration from the provider info and does not call this.
+        """
         return {
-            "hidden_fields": ["schema", "port", "login"],
-            "relabeling": {"host": "API base URL", "password": "API Key"},
-            "placeholders": {
-                "host": DEFAULT_BASE_URL,
-                "password": "sk-...",
-                "extra": '{"timeout": 60}',
-            },
+            "hidden_fields": list(UI_FIELD_BEHAVIOUR["hidden-fields"]),
+            "relabeling": dict(UI_FIELD_BEHAVIOUR["relabeling"]),
+            "placeholders": {**UI_FIELD_BEHAVIOUR["placeholders"], "extra": '{"timeout": 60}'},
         }
 
     def test_connection(self) -> tuple[bool, str]:
-        """Check the key with GET /v1/credits, which starts no task and spends nothing."""
+        """Check the key with GET /v1/credits, which starts no task and spends nothing.
+
+        The UI's Test button waits on this call, so it is one attempt with a short timeout: a wrong host
+        or scheme fails in seconds instead of after a minute of retries. Airflow tests a copy of the
+        connection under a random id, so messages say "this connection" rather than that id.
+        """
         try:
-            credits = self.get_credits()
-        except EvolinkError as exc:
-            return False, str(exc)
+            config = self.connection_config
+        except EvolinkError:
+            return False, (
+                "This connection has no API key: put the Evolink key (sk-...) in the API Key field"
+            )
         except Exception as exc:
-            return False, f"{type(exc).__name__}: {exc}"
-        return True, f"Connected to Evolink; {credits.describe()}"
+            return False, f"This connection cannot be read: {type(exc).__name__}: {exc}"
+        config = config.with_timeouts(TEST_CONNECT_TIMEOUT, TEST_READ_TIMEOUT)
+        try:
+            credits = parse_credits(send_sync(self.session, config, credits_call()))
+        except EvolinkError as exc:
+            return False, f"Evolink at {config.base_url} did not accept the test: {exc}"
+        except Exception as exc:
+            return False, f"Evolink at {config.base_url} could not be reached: {type(exc).__name__}: {exc}"
+        return True, f"Connected to Evolink at {config.base_url}: {credits.describe()}"
 
     # ---- connection resolution ------------------------------------------------------------------------
     @cached_property

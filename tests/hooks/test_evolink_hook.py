@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import socket
+import threading
 import time
 from urllib.parse import quote
 
@@ -121,6 +123,55 @@ def test_test_connection_checks_the_key_without_spending(clean_emulator, conn_en
     assert not ok and "401" in message
     assert clean_emulator.state.stats()["tasks_created"] == 0
     assert {r["path"] for r in clean_emulator.state.requests()} == {"/v1/credits"}
+
+
+def test_test_connection_makes_one_attempt(clean_emulator):
+    # The Test button waits on this call: a 503 is reported at once, not after the read retries.
+    clean_emulator.faults.http_status(503, method="GET", count=10)
+    ok, message = make_hook().test_connection()
+    assert not ok and "503" in message
+    assert [r["path"] for r in clean_emulator.state.requests()] == ["/v1/credits"]
+
+
+def test_test_connection_tries_an_unreachable_host_once(conn_env):
+    accepted = []
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen(8)
+        port = server.getsockname()[1]
+
+        def accept_and_drop() -> None:
+            server.settimeout(5)
+            with contextlib.suppress(OSError):
+                while True:
+                    conn, _ = server.accept()
+                    accepted.append(conn)
+                    conn.close()
+
+        thread = threading.Thread(target=accept_and_drop, daemon=True)
+        thread.start()
+        conn_env("evolink_dropper", connection_json(f"http://127.0.0.1:{port}"))
+        ok, message = make_hook("evolink_dropper").test_connection()
+    thread.join(10)
+    assert not ok and ("could not be reached" in message or "did not accept" in message)
+    assert f"127.0.0.1:{port}" in message
+    assert len(accepted) == 1
+
+
+def test_test_connection_without_key_speaks_of_the_form_not_a_temporary_id(clean_emulator, conn_env):
+    # Airflow tests a copy of the connection under a random id the user never sees.
+    conn_env("q8zr1xy0", f'{{"conn_type": "evolink", "host": "{clean_emulator.base_url}"}}')
+    ok, message = make_hook("q8zr1xy0").test_connection()
+    assert not ok
+    assert "API Key" in message and "q8zr1xy0" not in message
+    assert clean_emulator.state.requests() == []
+
+
+def test_test_connection_formats_large_balances_for_people(clean_emulator):
+    clean_emulator.state.set_credits(user=999_999_000_000.0, token=999_999_000_000.0, unlimited=False)
+    ok, message = make_hook().test_connection()
+    assert ok, message
+    assert "e+" not in message and "999,999,000,000 credits" in message
 
 
 def test_api_key_never_in_repr_or_errors(clean_emulator, conn_env):
