@@ -1,7 +1,9 @@
-"""A batch of videos: one mapped submission per prompt and image, throttled by an Airflow pool.
+"""A batch of videos: one mapped submission per prompt and image, at most four submitting at once.
 
-Create the pool once (``airflow pools set evolink_submissions 4 "Evolink submissions"``): it caps how many
-submissions run at once, whatever the size of the batch. Each video is then awaited in the triggerer.
+``max_active_tis_per_dag`` caps the submissions running at once across all runs of this DAG, whatever the
+size of the batch, and needs nothing created first (a shared pool works too: pass ``pool=``, after
+``airflow pools set evolink_submissions 4 "Evolink submissions"``, to share the cap between DAGs). Each
+video is then awaited in the triggerer. In the UI each mapped instance is named by its prompt.
 """
 
 from __future__ import annotations
@@ -13,7 +15,9 @@ from airflow.sdk import DAG, task
 from airflow_evolink.operators.evolink import EvolinkSubmitVideoOperator
 from airflow_evolink.sensors.evolink import EvolinkVideoSensor
 
-SUBMISSION_POOL = "evolink_submissions"
+MAX_SUBMITTING = 4
+#: How each mapped instance is listed in the UI: its prompt, shortened, instead of 0, 1, 2.
+BY_PROMPT = "{{ task.prompt | truncate(48, end='...') }}"
 
 with DAG(
     dag_id="example_evolink_batch",
@@ -43,10 +47,13 @@ with DAG(
         task_id="submit_video",
         model="kling-v3-image-to-video",
         duration=5,
-        pool=SUBMISSION_POOL,
+        max_active_tis_per_dag=MAX_SUBMITTING,
+        map_index_template=BY_PROMPT,
     ).expand_kwargs(list_shots())
 
-    wait = EvolinkVideoSensor.partial(task_id="wait_for_video").expand(evolink_task_id=submit.output)
+    wait = EvolinkVideoSensor.partial(
+        task_id="wait_for_video", map_index_template="{{ task.evolink_task_id }}"
+    ).expand(evolink_task_id=submit.output)
 
     @task
     def summarize(results: list[list[str]]) -> dict[str, int]:

@@ -35,3 +35,35 @@ def xcom_values(dag_run: Any, task_id: str, key: str = "return_value") -> list[A
             .order_by(XComModel.map_index)
         ).all()
     return [value for _, value in rows]
+
+
+def xcom_keys_of(dag_run: Any, task_id: str) -> set[str]:
+    """Every XCom key ``task_id`` pushed in this run."""
+    from airflow.models.xcom import XComModel
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    with create_session() as session:
+        keys = session.scalars(
+            select(XComModel.key)
+            .where(XComModel.dag_id == dag_run.dag_id, XComModel.run_id == dag_run.run_id)
+            .where(XComModel.task_id == task_id)
+        ).all()
+    return set(keys)
+
+
+def rendered_map_indexes(dag_run: Any, task_id: str) -> list[str | None]:
+    """The names the UI shows for each mapped instance of ``task_id``, by map index."""
+    from airflow.models.taskinstance import TaskInstance
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    with create_session() as session:
+        return list(
+            session.scalars(
+                select(TaskInstance.rendered_map_index)
+                .where(TaskInstance.dag_id == dag_run.dag_id, TaskInstance.run_id == dag_run.run_id)
+                .where(TaskInstance.task_id == task_id)
+                .order_by(TaskInstance.map_index)
+            ).all()
+        )

@@ -84,6 +84,15 @@ class EvolinkTask(BaseModel):
         data.pop("raw_status", None)
         return data
 
+    def to_event(self) -> dict[str, Any]:
+        """The task for a trigger event: only the fields that say something (the event is logged whole)."""
+        # `is` for False: 0 credits used (a refund) and 0 % progress are facts, not gaps.
+        return {
+            key: value
+            for key, value in self.to_xcom().items()
+            if not (value is None or value is False or value == [] or value == {})
+        }
+
 
 class UnlistedStatusWarning:
     """Warn once per status when a wait meets one the API does not document; the wait goes on."""

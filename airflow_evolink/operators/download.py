@@ -9,6 +9,7 @@ from typing import Any
 from airflow_evolink.compat import AirflowFailException, BaseOperator, ObjectStoragePath
 from airflow_evolink.core.errors import EvolinkError
 from airflow_evolink.hooks.evolink import EvolinkHook
+from airflow_evolink.operators.links import EvolinkVideoLink, push_link
 from airflow_evolink.storage.checksum import DEFAULT_CHECKSUM, check_checksum_name
 from airflow_evolink.storage.download import DownloadedVideo, download_videos
 from airflow_evolink.utils import xcom_keys
@@ -35,6 +36,8 @@ def save_videos(
     except EvolinkError as exc:
         raise_airflow_error(exc)
     context["ti"].xcom_push(key=xcom_keys.DOWNLOADS, value=[video.to_xcom() for video in saved])
+    if saved:
+        push_link(context, EvolinkVideoLink, [video.url for video in saved])
     return saved
 
 
@@ -59,6 +62,7 @@ class EvolinkDownloadVideoOperator(BaseOperator):
         ``"<algorithm>:<hex>"``.
     """
 
+    operator_extra_links = (EvolinkVideoLink(),)
     template_fields: Sequence[str] = ("destination", "evolink_task_id", "result_urls", "evolink_conn_id")
     ui_color = "#c9e4de"
 

@@ -10,7 +10,7 @@ from datetime import timedelta
 from functools import cached_property
 from typing import Any
 
-from airflow_evolink.compat import AirflowFailException, BaseOperator, conf
+from airflow_evolink.compat import AirflowFailException, BaseOperator, BaseOperatorLink, conf
 from airflow_evolink.core.account import format_credits
 from airflow_evolink.core.errors import EvolinkError, EvolinkNotFoundError, EvolinkValidationError
 from airflow_evolink.core.models import VideoRequest, build_video_request
@@ -99,7 +99,7 @@ class EvolinkSubmitVideoOperator(ResumableJobMixin, BaseOperator):
         "download_to",
     )
     template_fields_renderers = {"model_params": "json", "extra": "json", "image_urls": "json"}
-    operator_extra_links = (EvolinkTaskLink(), EvolinkVideoLink())
+    operator_extra_links: tuple[BaseOperatorLink, ...] = (EvolinkTaskLink(), EvolinkVideoLink())
     ui_color = "#d5c6f0"
 
     def __init__(
@@ -155,6 +155,9 @@ class EvolinkSubmitVideoOperator(ResumableJobMixin, BaseOperator):
         self.timeout = timeout.total_seconds() if isinstance(timeout, timedelta) else float(timeout)
         self.download_to = download_to
         self.download_checksum = download_checksum
+        if not wait_for_completion:
+            # No video comes out of this task: offer only the link that has something behind it.
+            self.operator_extra_links = (EvolinkTaskLink(),)
         self._finished = False
         self._submitted: EvolinkTask | None = None
         self._waited_for: str | None = None
@@ -186,6 +189,8 @@ class EvolinkSubmitVideoOperator(ResumableJobMixin, BaseOperator):
                 check_idempotency_key(self.idempotency_key)
         except EvolinkValidationError as exc:
             raise AirflowFailException(str(exc)) from exc
+        # What was asked, for the gallery and downstream tasks; the request holds no secrets.
+        context["ti"].xcom_push(key=xcom_keys.EVOLINK_REQUEST, value=self._request.payload())
         if self.wait_for_completion and not self.deferrable:
             result = self.execute_resumable(context)
             # When it reconnects to an earlier try's job, Airflow's mixin (3.3) returns what
@@ -257,8 +262,7 @@ class EvolinkSubmitVideoOperator(ResumableJobMixin, BaseOperator):
     def poll_until_complete(self, external_id: Any, context: Any) -> None:
         if self._submitted is None:
             # Reconnecting to an earlier try's job: show its link on this try too.
-            context["ti"].xcom_push(key=xcom_keys.EVOLINK_TASK_ID, value=str(external_id))
-            push_link(context, EvolinkTaskLink, self.hook.task_url(str(external_id)))
+            push_link(context, EvolinkTaskLink)
             self.log.info(
                 "Reconnected to Evolink task %s from an earlier try; nothing is paid again", external_id
             )
@@ -338,20 +342,19 @@ class EvolinkSubmitVideoOperator(ResumableJobMixin, BaseOperator):
 
     def _record_submission(self, context: Any, task: EvolinkTask) -> None:
         ti = context["ti"]
-        ti.xcom_push(key=xcom_keys.EVOLINK_TASK_ID, value=task.id)
         ti.xcom_push(key=xcom_keys.EVOLINK_TASK, value=task.to_xcom())
         ti.xcom_push(key=xcom_keys.CREDITS_RESERVED, value=task.credits_reserved)
         ti.xcom_push(key=xcom_keys.ESTIMATED_TIME, value=task.estimated_time)
         if task.idempotency_replayed:
             # Kept apart from evolink_task, which a wait overwrites with the finished task.
             ti.xcom_push(key=xcom_keys.IDEMPOTENCY_REPLAYED, value=True)
-        push_link(context, EvolinkTaskLink, self.hook.task_url(task.id))
+        push_link(context, EvolinkTaskLink)
         self.log.info(
-            "Submitted Evolink task %s (model %s): status %s, credits reserved %s, estimated time %s s",
+            "Submitted Evolink task %s (model %s): status %s, reserved %s, estimated time %s s",
             task.id,
             task.model or self.model,
             task.raw_status,
-            _fmt(task.credits_reserved),
+            format_credits(task.credits_reserved),
             _fmt(task.estimated_time),
         )
 

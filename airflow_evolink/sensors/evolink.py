@@ -127,7 +127,7 @@ class EvolinkVideoSensor(BaseSensorOperator):
         except EvolinkError as exc:
             raise_airflow_error(exc)
         if not self._link_pushed:
-            push_link(context, EvolinkTaskLink, self.hook.task_url(task.id))
+            push_link(context, EvolinkTaskLink)
             self._link_pushed = True
         if self._unlisted is None:
             self._unlisted = UnlistedStatusWarning(self.log)

@@ -186,7 +186,7 @@ class EvolinkVideoTrigger(BaseTrigger):
         return delay
 
     def _terminal_event(self, task: EvolinkTask) -> dict[str, Any]:
-        event: dict[str, Any] = {"evolink_task_id": task.id, "task": task.to_xcom()}
+        event: dict[str, Any] = {"evolink_task_id": task.id, "task": task.to_event()}
         if task.is_success and task.results:
             event.update(status="success", result_urls=list(task.results), message="completed")
             return event
@@ -199,7 +199,7 @@ class EvolinkVideoTrigger(BaseTrigger):
         return {
             "status": "timeout",
             "evolink_task_id": task.id,
-            "task": task.to_xcom(),
+            "task": task.to_event(),
             "waited_seconds": waited,
             "message": (
                 f"Evolink task {task.id} did not finish within {waited:.0f} s "

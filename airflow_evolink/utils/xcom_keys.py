@@ -1,8 +1,8 @@
 """XCom keys the operators and sensor push; links and downstream tasks read them."""
 
 EVOLINK_TASK = "evolink_task"
-EVOLINK_TASK_ID = "evolink_task_id"
-EVOLINK_TASK_URL = "evolink_task_url"
+#: The request body as sent (model, prompt, inputs): what was asked, beside what Evolink answered.
+EVOLINK_REQUEST = "evolink_request"
 CREDITS_RESERVED = "credits_reserved"
 CREDITS_USED = "credits_used"
 #: Pushed (True) when Evolink answered the submission from its Idempotency-Key ledger.

@@ -8,9 +8,10 @@ from typing import Any
 
 import pytest
 
+from airflow_evolink.operators.links import GALLERY_AVAILABLE, gallery_path
 from airflow_evolink.utils import xcom_keys
 from airflow_evolink.version_compat import AIRFLOW_V_3_1_PLUS
-from tests.airflow_helpers import dag_bag, xcom_values
+from tests.airflow_helpers import dag_bag, rendered_map_indexes, xcom_keys_of, xcom_values
 
 pytestmark = pytest.mark.usefixtures("airflow_db")
 
@@ -28,6 +29,10 @@ def load_dag(dag_id: str) -> Any:
     return dag_bag(DAGS_DIR).get_dag(dag_id)
 
 
+def gallery_link(dag_run: Any, task_id: str, *, video: bool, map_index: int = -1) -> str:
+    return gallery_path(dag_run.dag_id, dag_run.run_id, task_id, map_index, video=video)
+
+
 def test_example_dags_parse_without_errors():
     assert set(EXAMPLES) <= set(dag_bag(DAGS_DIR).dag_ids)
 
@@ -43,8 +48,19 @@ def test_image_to_video_dag(clean_emulator):
     [task] = xcom_values(dag_run, "submit_video", xcom_keys.EVOLINK_TASK)
     assert task["id"] == task_id and task["status"] == "pending"
     assert xcom_values(dag_run, "submit_video", xcom_keys.CREDITS_RESERVED)[0] > 0
-    assert xcom_values(dag_run, "wait_for_video", "_link_EvolinkVideoLink") == [urls[0]]
+    [video_link] = xcom_values(dag_run, "wait_for_video", "_link_EvolinkVideoLink")
+    assert video_link == gallery_link(dag_run, "wait_for_video", video=True) or video_link == urls[0]
     assert clean_emulator.state.stats()["tasks_created"] == 1
+    # One XCom entry per fact: no task URL of the API, no copy of the task id, no empty video link.
+    assert xcom_keys_of(dag_run, "submit_video") == {
+        "return_value",
+        xcom_keys.EVOLINK_REQUEST,
+        xcom_keys.EVOLINK_TASK,
+        xcom_keys.CREDITS_RESERVED,
+        xcom_keys.ESTIMATED_TIME,
+    } | ({"_link_EvolinkTaskLink"} if GALLERY_AVAILABLE else set())
+    [request] = xcom_values(dag_run, "submit_video", xcom_keys.EVOLINK_REQUEST)
+    assert request["model"] == "kling-v3-image-to-video" and request["prompt"]
 
 
 def test_batch_dag_maps_one_submission_per_shot(clean_emulator):
@@ -53,6 +69,14 @@ def test_batch_dag_maps_one_submission_per_shot(clean_emulator):
     task_ids = xcom_values(dag_run, "submit_video")
     assert len(task_ids) == 3 and len(set(task_ids)) == 3
     assert xcom_values(dag_run, "summarize") == [{"videos": 3}]
+    # Each mapped instance is named by its prompt in the UI, not 0, 1, 2.
+    names = rendered_map_indexes(dag_run, "submit_video")
+    assert names == [
+        "A lighthouse at dawn, waves rolling in",
+        "A cat stretching on a sunny windowsill",
+        "City traffic at night, long exposure",
+    ]
+    assert rendered_map_indexes(dag_run, "wait_for_video") == task_ids
     keys = {
         r["idempotency_key"] for r in clean_emulator.state.requests() if r["path"] == "/v1/videos/generations"
     }
@@ -83,6 +107,10 @@ def test_persist_videos_dag_writes_files_and_updates_the_asset(clean_emulator, t
     [downloads] = xcom_values(dag_run, "save_videos", xcom_keys.DOWNLOADS)
     assert downloads[0]["size"] == written.stat().st_size > 0
     assert re.fullmatch(r"crc32c:[0-9a-f]{8}", downloads[0]["checksum"])
+    # The saved copy has its own link: the gallery's video route, which serves the stored file first.
+    assert xcom_values(dag_run, "save_videos", "_link_EvolinkVideoLink") == [
+        gallery_link(dag_run, "save_videos", video=True)
+    ]
 
     from airflow.models.asset import AssetEvent, AssetModel
     from airflow.utils.session import create_session

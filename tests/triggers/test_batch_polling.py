@@ -102,7 +102,9 @@ async def test_many_triggers_share_batch_reads(route, clean_emulator):
     per_request = counts["task_ids"] / counts["requests"]
     # 120 triggers of 1.5 s jobs polled every 0.2 s: about 7 rounds of 3 batches (50 + 50 + 20).
     assert per_request >= 30, counts
-    assert counts["task_ids"] >= 120 * 5  # each trigger was observed while its job ran
+    # Each trigger was observed several times while its job ran (about 7 rounds unloaded; fewer when the
+    # machine is busy, so the bound is loose).
+    assert counts["task_ids"] >= 120 * 3
     assert pollers_idle()
 
 

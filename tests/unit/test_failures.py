@@ -18,7 +18,12 @@ from airflow_evolink.core.errors import (
 )
 from airflow_evolink.core.protocol import error_from_response
 from airflow_evolink.core.task import parse_task
-from airflow_evolink.operators.links import EvolinkTaskLink, EvolinkVideoLink
+from airflow_evolink.operators.links import (
+    GALLERY_AVAILABLE,
+    EvolinkTaskLink,
+    EvolinkVideoLink,
+    gallery_path,
+)
 from airflow_evolink.utils import xcom_keys
 from airflow_evolink.utils.events import finish_task, result_from_event
 from airflow_evolink.utils.failures import check_task_succeeded, raise_airflow_error
@@ -28,6 +33,11 @@ URL = "https://files.example.com/v.mp4"
 
 
 class RecordingTI:
+    dag_id = "videos"
+    run_id = "manual__2026-12-01T12:00:00+00:00"
+    task_id = "submit"
+    map_index = 3
+
     def __init__(self) -> None:
         self.pushed: list[tuple[str, Any]] = []
 
@@ -43,6 +53,17 @@ class RecordingTI:
 class StubHook:
     def task_url(self, task_id: str) -> str:
         return f"https://api.evolink.ai/v1/tasks/{task_id}"
+
+
+def _page(video: bool) -> str:
+    if not GALLERY_AVAILABLE:
+        return URL if video else ""
+    ti = RecordingTI
+    return gallery_path(ti.dag_id, ti.run_id, ti.task_id, ti.map_index, video=video)
+
+
+TASK_PAGE = _page(video=False)
+VIDEO_PAGE = _page(video=True)
 
 
 @pytest.fixture
@@ -153,7 +174,7 @@ def test_finish_task_pushes_the_task_and_video_link(context):
     ti = context["ti"]
     assert ti.value(xcom_keys.EVOLINK_TASK)["status"] == "completed"
     assert ti.value(xcom_keys.RESULT_URLS) == [URL]
-    assert ti.value(EvolinkVideoLink().xcom_key) == URL
+    assert ti.value(EvolinkVideoLink().xcom_key) == VIDEO_PAGE
 
 
 def test_finish_task_pushes_the_task_even_when_it_failed(context):
@@ -175,11 +196,14 @@ def test_success_event_returns_urls_and_pushes_links(context):
     }
     assert result_from_event(context, event, StubHook()) == [URL]
     ti = context["ti"]
-    assert ti.value(xcom_keys.EVOLINK_TASK_URL) == f"https://api.evolink.ai/v1/tasks/{TASK_ID}"
-    assert ti.value(EvolinkTaskLink().xcom_key) == f"https://api.evolink.ai/v1/tasks/{TASK_ID}"
+    assert ti.value(EvolinkTaskLink().xcom_key) == TASK_PAGE
     assert ti.value(xcom_keys.EVOLINK_TASK) == event["task"]
     assert ti.value(xcom_keys.RESULT_URLS) == [URL]
-    assert ti.value(EvolinkVideoLink().xcom_key) == URL
+    assert ti.value(EvolinkVideoLink().xcom_key) == VIDEO_PAGE
+    # One entry per fact: no copy of the API's task URL (it needs the key) and no empty links.
+    assert sorted(key for key, _ in ti.pushed) == sorted(
+        [xcom_keys.EVOLINK_TASK, xcom_keys.RESULT_URLS, "_link_EvolinkTaskLink", "_link_EvolinkVideoLink"]
+    )
 
 
 def test_links_are_recorded_on_the_operator():
@@ -189,7 +213,7 @@ def test_links_are_recorded_on_the_operator():
         context, {"status": "success", "evolink_task_id": TASK_ID, "result_urls": [URL]}, StubHook()
     )
     links = operator._evolink_link_urls
-    assert links == {"Evolink Task": f"https://api.evolink.ai/v1/tasks/{TASK_ID}", "Evolink Video": URL}
+    assert links == {"Evolink Task": TASK_PAGE, "Evolink Video": VIDEO_PAGE}
 
 
 @pytest.mark.parametrize("retryable", [False, None])
@@ -203,7 +227,7 @@ def test_failed_event_not_retryable(context, retryable):
     }
     with pytest.raises(AirflowFailException, match="blocked by the safety filter"):
         result_from_event(context, event, StubHook())
-    assert context["ti"].value(xcom_keys.EVOLINK_TASK_URL).endswith(TASK_ID)
+    assert context["ti"].value(EvolinkTaskLink().xcom_key) == TASK_PAGE
 
 
 def test_failed_event_retryable(context):
@@ -252,4 +276,18 @@ def test_unexpected_events_fail_clearly(context, event):
 
 def test_event_without_task_id_pushes_no_task_link(context):
     assert result_from_event(context, {"status": "success", "result_urls": []}, StubHook()) == []
-    assert xcom_keys.EVOLINK_TASK_URL not in [key for key, _ in context["ti"].pushed]
+    assert EvolinkTaskLink().xcom_key not in [key for key, _ in context["ti"].pushed]
+
+
+@pytest.mark.skipif(not GALLERY_AVAILABLE, reason="the gallery plugin needs Airflow 3.1+")
+def test_links_lead_to_the_gallery_with_every_id_quoted():
+    # A run id carries ":" and "+"; each part is one path segment, and nothing opens the raw API.
+    assert TASK_PAGE == (
+        "/evolink/dags/videos/runs/manual__2026-12-01T12%3A00%3A00%2B00%3A00/tasks/submit?map_index=3"
+    )
+    assert VIDEO_PAGE == TASK_PAGE.replace("/tasks/submit?", "/tasks/submit/video?")
+
+
+@pytest.mark.skipif(GALLERY_AVAILABLE, reason="Airflow 3.0 has no plugin pages")
+def test_links_on_airflow_3_0_are_the_live_video_and_no_task_page():
+    assert TASK_PAGE == "" and VIDEO_PAGE == URL

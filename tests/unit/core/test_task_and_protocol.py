@@ -821,3 +821,13 @@ def test_oauth_style_error_string_is_read_as_the_code():
     raw = json.dumps({"error": "key_disabled", "error_description": "This key is disabled"}).encode()
     error = error_from_response(401, {}, raw)
     assert error.code == "key_disabled" and "This key is disabled" in str(error)
+
+
+def test_event_form_of_a_task_keeps_facts_and_drops_gaps():
+    task = parse_task(
+        {"id": "task-1", "status": "failed", "progress": 0, "usage": {"credits_used": 0}, "results": []}
+    )
+    event = task.to_event()
+    assert event["credits_used"] == 0 and event["progress"] == 0  # a refund and 0 % are facts
+    assert "results" not in event and "model" not in event and "idempotency_replayed" not in event
+    assert set(event) < set(task.to_xcom())
