@@ -3,7 +3,8 @@
 Every route needs a logged-in Airflow user (a bearer token or the UI's ``_token`` cookie, so the pages
 work inside the UI's iframes) and read access to the XComs of the DAG it shows, checked by Airflow's
 auth manager. The app never reads connections, so the Evolink API key cannot reach a browser. Only files
-a task recorded in its ``downloads`` XCom are served, addressed by their position in that record.
+a task recorded in its ``downloads`` XCom are served, addressed by their position in that record, and
+only when their name is a video's.
 """
 
 from __future__ import annotations
@@ -13,17 +14,19 @@ from datetime import datetime, timezone
 from typing import Annotated
 
 from airflow.api_fastapi.app import get_auth_manager
+from airflow.api_fastapi.auth.managers.models.base_user import BaseUser
 from airflow.api_fastapi.auth.managers.models.resource_details import DagAccessEntity, DagDetails
 from airflow.api_fastapi.common.db.common import SessionDep
 from airflow.api_fastapi.core_api.security import GetUserDep, requires_access_dag
 from fastapi import Depends, FastAPI, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlalchemy.orm import Session
 
 from airflow_evolink.compat import ObjectStoragePath
 from airflow_evolink.core.status import TaskStatus
 from airflow_evolink.plugins import records, views
 from airflow_evolink.plugins.generations import Generation, build_generations, credits_by
-from airflow_evolink.plugins.streaming import file_response
+from airflow_evolink.plugins.streaming import file_response, is_video_name
 
 #: DAG runs read for the top-level page, per generation asked for (each run holds at least one).
 RUNS_PER_GENERATION = 4
@@ -150,7 +153,7 @@ def create_app() -> FastAPI:
         _, recorded = numbered[n]
         if recorded.path:
             path = ObjectStoragePath(recorded.path)
-            if path.exists():
+            if is_video_name(path.name) and path.is_file():
                 return file_response(path, request.headers.get("range"))
         if recorded.url and recorded.url.startswith(("https://", "http://")):
             return RedirectResponse(recorded.url, status_code=307)
@@ -159,11 +162,11 @@ def create_app() -> FastAPI:
     return app
 
 
-def _run_generations(session: SessionDep, dag_id: str, run_id: str) -> list[Generation]:
+def _run_generations(session: Session, dag_id: str, run_id: str) -> list[Generation]:
     return build_generations(records.load_runs(session, [(dag_id, run_id)]))
 
 
-def _dags_with_readable_xcoms(dag_ids: set[str], user: GetUserDep) -> set[str]:
+def _dags_with_readable_xcoms(dag_ids: set[str], user: BaseUser) -> set[str]:
     """The DAGs (among those listed) whose XComs the user may read, as the per-DAG pages require."""
     manager = get_auth_manager()
     return {

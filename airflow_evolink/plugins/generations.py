@@ -89,6 +89,8 @@ class Generation:
     dag_id: str
     run_id: str
     task_instances: list[TaskInstanceInfo] = field(default_factory=list)
+    #: The task instances that submitted or watched the task (not those that only copied its video).
+    watchers: list[TaskInstanceInfo] = field(default_factory=list)
     request: dict[str, Any] = field(default_factory=dict)
     task: dict[str, Any] = field(default_factory=dict)
     result_urls: list[str] = field(default_factory=list)
@@ -158,17 +160,18 @@ class Generation:
 
     @property
     def started(self) -> datetime | None:
-        dates = [ti.start_date for ti in self.task_instances if ti.start_date]
+        dates = [ti.start_date for ti in self.watchers if ti.start_date]
         return min(dates) if dates else None
 
     @property
     def ended(self) -> datetime | None:
-        dates = [ti.end_date for ti in self.task_instances if ti.end_date]
+        dates = [ti.end_date for ti in self.watchers if ti.end_date]
         return max(dates) if dates else None
 
     @property
     def time_taken(self) -> timedelta | None:
-        """From the first task instance's start to the last one's end, once the generation has ended."""
+        """From the submission's start to the end of the last task that watched it, once it has ended;
+        copying the video afterwards does not count."""
         start, end = self.started, self.ended
         if start is None or end is None or not self.is_terminal:
             return None
@@ -264,6 +267,7 @@ def _merge(
     chosen_task_time: dict[tuple[str, str, str], tuple[int, int, float]],
 ) -> None:
     generation.task_instances.append(record.ti)
+    generation.watchers.append(record.ti)
     request = record.get(EVOLINK_REQUEST)
     if isinstance(request, dict) and not generation.request:
         generation.request = request

@@ -18,6 +18,17 @@ VIDEO_TYPE = "video/mp4"
 _SINGLE_RANGE = re.compile(r"^\s*bytes\s*=\s*(\d*)\s*-\s*(\d*)\s*$", re.IGNORECASE)
 
 
+#: Only files with a video's extension are served: a ``downloads`` XCom can be written by anyone who may
+#: edit XComs, and must not turn the api-server into a reader of its own files (configs, keys).
+VIDEO_SUFFIXES = frozenset({".mp4", ".m4v", ".mov", ".webm", ".mkv"})
+
+
+def is_video_name(name: str) -> bool:
+    """Whether a recorded file's name ends with a video extension (case-insensitive)."""
+    dot = name.rfind(".")
+    return dot > 0 and name[dot:].lower() in VIDEO_SUFFIXES
+
+
 class RangeNotSatisfiable(Exception):
     """The Range header asks for bytes the file does not have (answer 416)."""
 
@@ -66,7 +77,12 @@ def _read(path: Any, first: int, length: int) -> Iterator[bytes]:
 def file_response(path: Any, range_header: str | None) -> Response:
     """200 with the whole file, 206 with the asked range, or 416 when the range is past the end."""
     size = int(path.stat()["size"])
-    headers = {"Accept-Ranges": "bytes", "Cache-Control": "private, max-age=300"}
+    headers = {
+        "Accept-Ranges": "bytes",
+        "Cache-Control": "private, max-age=300",
+        # Whatever the file holds, a browser must not render it as anything but a video.
+        "X-Content-Type-Options": "nosniff",
+    }
     try:
         wanted = parse_range(range_header, size)
     except RangeNotSatisfiable:

@@ -288,3 +288,41 @@ def test_a_user_who_may_not_read_the_dag_is_refused_and_does_not_see_it(client, 
     assert len(cards(html)) == 2
     mapped = client.get(f"/evolink/dags/gallery_mapped/runs/{runs['mapped']}", headers=outsider)
     assert mapped.status_code == 200
+
+
+def test_a_recorded_file_that_is_not_a_video_is_never_served(client, runs, viewer_cookie, tmp_path):
+    """Anyone who may edit XComs can write a ``downloads`` record; it must not expose server files."""
+    from airflow.models.xcom import XComModel
+    from airflow.utils.session import create_session
+    from sqlalchemy import update
+
+    task_id = xcom("gallery_persist", runs["persist"], "wait", "evolink_task")["id"]
+    original = xcom("gallery_persist", runs["persist"], "save", "downloads")
+    secret = tmp_path / f"{task_id}-2.cfg"  # named like the task's second video, so the record matches
+    secret.write_text("jwt_secret = do-not-serve")
+    planted = [*original, {"url": None, "path": secret.as_uri(), "size": 25, "checksum": None}]
+
+    def set_downloads(value: list) -> None:
+        with create_session() as session:
+            session.execute(
+                update(XComModel)
+                .where(
+                    XComModel.dag_id == "gallery_persist",
+                    XComModel.run_id == runs["persist"],
+                    XComModel.task_id == "save",
+                    XComModel.key == "downloads",
+                )
+                .values(value=XComModel.serialize_value(value))
+            )
+
+    set_downloads(planted)
+    try:
+        page = client.get(f"{task_url(runs['persist'], 'save')}?map_index=-1", headers=viewer_cookie).text
+        assert page.count('data-testid="video"') == 2  # the planted record is listed ...
+        response = client.get(
+            f"{task_url(runs['persist'], 'save')}/video?map_index=-1&n=1", headers=viewer_cookie
+        )
+        assert response.status_code == 404  # ... but not served
+        assert "do-not-serve" not in response.text
+    finally:
+        set_downloads(original)

@@ -71,7 +71,7 @@ def test_submit_sensor_and_download_make_one_generation_with_the_final_state():
     assert generation.credits_reserved == 100.0
     [video] = generation.videos
     assert video.url == URL and video.path == "file:///v/task-1.mp4"
-    assert generation.time_taken == timedelta(minutes=3)
+    assert generation.time_taken == timedelta(minutes=2)  # submit and sensor; not the copy
     assert all(generation.belongs_to(t, -1) for t in ("submit", "wait", "save"))
     assert not generation.belongs_to("other", -1)
 
