@@ -25,10 +25,12 @@ from sqlalchemy.orm import Session
 from airflow_evolink.compat import ObjectStoragePath
 from airflow_evolink.core.status import TaskStatus
 from airflow_evolink.plugins import records, views
-from airflow_evolink.plugins.generations import Generation, build_generations, credits_by
+from airflow_evolink.plugins.credits import credits_by
+from airflow_evolink.plugins.generations import Generation, build_generations
 from airflow_evolink.plugins.streaming import file_response, is_video_name
 
-#: DAG runs read for the top-level page, per generation asked for (each run holds at least one).
+#: The top page reads up to this many recent DAG runs per generation it shows (every run read holds at
+#: least one), so a status filter still finds enough; credits are summed over the runs read.
 RUNS_PER_GENERATION = 4
 MAX_RUNS = 2000
 

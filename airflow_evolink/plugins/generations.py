@@ -359,34 +359,3 @@ def _pick(current: float | None, *candidates: Any) -> float | None:
 
 def _text(value: Any) -> str | None:
     return str(value) if value not in (None, "") else None
-
-
-@dataclass(frozen=True)
-class CreditsLine:
-    """Credits of one group (a DAG or a day): used where known, reserved where not."""
-
-    label: str
-    total: float
-    generations: int
-    reserved_only: int  # generations whose figure is the reservation, as no usage was reported
-    unknown: int  # generations with neither figure
-
-
-def credits_by(generations: Iterable[Generation], group: str) -> list[CreditsLine]:
-    """Sum credits per DAG (``group="dag"``) or per day (``group="day"``, newest first)."""
-    totals: dict[str, list[float]] = {}
-    for generation in generations:
-        label = generation.dag_id if group == "dag" else (generation.day or "unknown day")
-        line = totals.setdefault(label, [0.0, 0, 0, 0])
-        amount, reserved = generation.credits
-        line[1] += 1
-        if amount is None:
-            line[3] += 1
-            continue
-        line[0] += amount
-        if reserved:
-            line[2] += 1
-    lines = [CreditsLine(k, v[0], int(v[1]), int(v[2]), int(v[3])) for k, v in totals.items()]
-    if group == "day":
-        return sorted(lines, key=lambda line: line.label, reverse=True)
-    return sorted(lines, key=lambda line: line.label)

@@ -6,11 +6,11 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
+from airflow_evolink.plugins.credits import credits_by
 from airflow_evolink.plugins.generations import (
     TaskInstanceInfo,
     TaskInstanceXComs,
     build_generations,
-    credits_by,
 )
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=timezone.utc)
