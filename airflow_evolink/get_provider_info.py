@@ -5,6 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 from airflow_evolink import __version__
+from airflow_evolink.version_compat import AIRFLOW_V_3_1_PLUS
+
+#: The gallery needs the UI's ``external_views`` (Airflow 3.1+); on 3.0 it is not declared at all, so
+#: nothing imports it there.
+GALLERY_PLUGIN = {
+    "name": "evolink_gallery",
+    "plugin-class": "airflow_evolink.plugins.gallery.EvolinkGalleryPlugin",
+}
 
 DOCUMENTATION_URL = "https://pypi.org/project/airflow-provider-evolink/"
 
@@ -26,7 +34,7 @@ CONN_FIELDS: dict[str, Any] = {
 
 
 def get_provider_info() -> dict[str, Any]:
-    return {
+    info: dict[str, Any] = {
         "package-name": "airflow-provider-evolink",
         "name": "Evolink",
         # Plain text: the Providers page shows it as it is, with no reStructuredText link to render.
@@ -62,3 +70,6 @@ def get_provider_info() -> dict[str, Any]:
             "airflow_evolink.operators.evolink.EvolinkVideoLink",
         ],
     }
+    if AIRFLOW_V_3_1_PLUS:
+        info["plugins"] = [dict(GALLERY_PLUGIN)]
+    return info

@@ -1,0 +1,8 @@
+"""The Evolink gallery: an Airflow UI plugin (Airflow 3.1+) that shows the videos a provider task made.
+
+Nothing here is imported by the operators, sensors or hooks; only the api-server loads it, through the
+``plugins`` entry of the provider info (see :mod:`airflow_evolink.get_provider_info`) or a one-line file
+in the plugins folder. :mod:`.gallery` is the plugin, :mod:`.app` its routes, :mod:`.records` reads the
+metadata DB, :mod:`.generations` and :mod:`.credits` turn rows into what is shown, :mod:`.views` renders
+it, :mod:`.streaming` serves stored videos.
+"""
