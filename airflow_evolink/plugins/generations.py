@@ -16,15 +16,17 @@ from urllib.parse import unquote, urlsplit
 from airflow_evolink.core.status import TaskStatus
 from airflow_evolink.utils import xcom_keys
 
-#: Pushed by the submit operator at submission (the request body sent); optional.
-EVOLINK_REQUEST = "evolink_request"
+#: The request body the submit operator sent; runs from before it was pushed fall back to rendered fields.
+EVOLINK_REQUEST = xcom_keys.EVOLINK_REQUEST
+#: The task id under its own key, as earlier provider versions pushed it (now ``return_value``).
+TASK_ID_KEY = "evolink_task_id"
 RETURN_VALUE = "return_value"
 
 #: The keys the gallery reads; ``return_value`` only for task instances that also carry one of these.
 GALLERY_KEYS: tuple[str, ...] = (
     EVOLINK_REQUEST,
     xcom_keys.EVOLINK_TASK,
-    xcom_keys.EVOLINK_TASK_ID,
+    TASK_ID_KEY,
     xcom_keys.CREDITS_RESERVED,
     xcom_keys.CREDITS_USED,
     xcom_keys.ESTIMATED_TIME,
@@ -32,7 +34,7 @@ GALLERY_KEYS: tuple[str, ...] = (
     xcom_keys.DOWNLOADS,
 )
 #: Keys that say a task instance submitted or watched an Evolink task (not only downloaded one).
-_TASK_KEYS = (xcom_keys.EVOLINK_TASK, xcom_keys.EVOLINK_TASK_ID, EVOLINK_REQUEST)
+_TASK_KEYS = (xcom_keys.EVOLINK_TASK, TASK_ID_KEY, EVOLINK_REQUEST)
 
 #: Evolink result links stop serving the video 24 hours after the task was created.
 RESULT_LINK_LIFETIME = timedelta(hours=24)
@@ -251,7 +253,7 @@ def _evolink_task_id(record: TaskInstanceXComs) -> str | None:
     task = record.get(xcom_keys.EVOLINK_TASK)
     if isinstance(task, dict) and isinstance(task.get("id"), str) and task["id"]:
         return str(task["id"])
-    task_id = record.get(xcom_keys.EVOLINK_TASK_ID)
+    task_id = record.get(TASK_ID_KEY)
     if isinstance(task_id, str) and task_id:
         return task_id
     if any(record.values.get(k) for k in _TASK_KEYS):

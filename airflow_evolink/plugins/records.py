@@ -19,6 +19,7 @@ from airflow_evolink.plugins.generations import (
     EVOLINK_REQUEST,
     GALLERY_KEYS,
     RETURN_VALUE,
+    TASK_ID_KEY,
     TaskInstanceInfo,
     TaskInstanceXComs,
 )
@@ -41,7 +42,7 @@ def recent_runs(
     newest = func.max(XComModel.timestamp)
     query = (
         select(XComModel.dag_id, XComModel.run_id)
-        .where(XComModel.key.in_((xcom_keys.EVOLINK_TASK, xcom_keys.EVOLINK_TASK_ID)))
+        .where(XComModel.key.in_((xcom_keys.EVOLINK_TASK, TASK_ID_KEY)))
         .where(XComModel.dag_id.in_(list(dag_ids)))
         .group_by(XComModel.dag_id, XComModel.run_id)
         .order_by(newest.desc())
@@ -172,7 +173,7 @@ def _add_rendered_requests(session: Session, records: dict[tuple[str, str, str, 
     wanted = [
         key
         for key, record in records.items()
-        if EVOLINK_REQUEST not in record.values and xcom_keys.EVOLINK_TASK_ID in record.values
+        if EVOLINK_REQUEST not in record.values and TASK_ID_KEY in record.values
     ]
     if not wanted:
         return

@@ -39,7 +39,6 @@ def server(emulator: Any) -> Iterator[tuple[AirflowCluster, Path]]:
         db_url=database.url,
         extra_env={
             "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
-            "AIRFLOW__CORE__LAZY_DISCOVER_PROVIDERS": "False",
             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "False",
             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "viewer:viewer",
             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(passwords),
@@ -62,6 +61,14 @@ def test_a_real_api_server_serves_the_gallery_to_a_logged_in_user_only(server):
     login = requests.post(f"{base}/auth/token", json={"username": "viewer", "password": PASSWORD}, timeout=30)
     assert login.status_code in (200, 201), login.text
     cookie = {"_token": login.json()["access_token"]}
+
+    # Airflow's default (lazy provider discovery) skips provider-info plugins: the gallery comes in through
+    # the airflow.plugins entry point, registered once, with no plugin import error.
+    headers = {"Authorization": f"Bearer {login.json()['access_token']}"}
+    plugins = requests.get(f"{base}/api/v2/plugins", headers=headers, timeout=30).json()["plugins"]
+    assert [p["name"] for p in plugins].count("evolink_gallery") == 1
+    errors = requests.get(f"{base}/api/v2/plugins/importErrors", headers=headers, timeout=30).json()
+    assert errors["total_entries"] == 0, errors
 
     assert requests.get(f"{base}/evolink/", timeout=30).status_code == 401
     gallery = requests.get(f"{base}/evolink/", cookies=cookie, timeout=30)

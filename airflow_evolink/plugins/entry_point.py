@@ -1,0 +1,35 @@
+"""The gallery for Airflow's ``airflow.plugins`` entry point, where the provider info is not read for it.
+
+Airflow loads the plugins a provider declares in its provider info only with ``[core]
+lazy_discover_providers = False``; with the default (``True``) it loads entry-point plugins only. Listing the
+gallery both ways would register it twice, which Airflow reports as a plugin import error, so this entry
+point offers the plugin class only when Airflow will not load it from the provider info, only on
+Airflow 3.1+ (where plugin pages exist), and only in the api-server, the one process that serves it:
+workers and the scheduler also load entry-point plugins, and importing the gallery's app costs seconds.
+Anything else is not a plugin class, which Airflow skips quietly.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+from airflow_evolink.version_compat import AIRFLOW_V_3_1_PLUS
+
+
+def gallery_plugin_for_entry_point() -> Any:
+    """The plugin class, or ``None`` when the provider info already brings it (or on Airflow 3.0)."""
+    if not AIRFLOW_V_3_1_PLUS:
+        return None
+    if "airflow.api_fastapi.app" not in sys.modules:
+        return None  # not the api-server: it imports this module before it loads plugins
+    from airflow import settings
+
+    if not getattr(settings, "LAZY_LOAD_PROVIDERS", True):
+        return None  # the provider info's "plugins" entry is loaded
+    from airflow_evolink.plugins.gallery import EvolinkGalleryPlugin
+
+    return EvolinkGalleryPlugin
+
+
+EvolinkGalleryEntryPoint = gallery_plugin_for_entry_point()
