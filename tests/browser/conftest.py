@@ -71,6 +71,22 @@ def screenshot(page: Any, artifacts: Path, name: str, **kwargs: Any) -> Path:
     return path
 
 
+def assert_plays(page: Any, video: Any) -> None:
+    """Muted playback starts: the element decodes a frame or its clock moves, and reports no error."""
+    from playwright.sync_api import expect
+
+    expect(video).to_be_attached()
+    video.evaluate("v => { v.muted = true; return v.play(); }")
+    page.wait_for_function(
+        "v => v.error !== null || v.currentTime > 0 || v.readyState >= 2", arg=video.element_handle()
+    )
+    state = video.evaluate(
+        "v => ({error: v.error && v.error.message, readyState: v.readyState, currentTime: v.currentTime})"
+    )
+    assert state["error"] is None, state
+    assert state["currentTime"] > 0 or state["readyState"] >= 2, state
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
     """Mark a failed test body, so a fixture can save what the page showed at that moment."""

@@ -26,7 +26,7 @@ import pytest
 import requests
 
 from airflow_evolink.version_compat import AIRFLOW_V_3_1_PLUS
-from tests.browser.conftest import FAILED, UI_TIMEOUT_MS, screenshot
+from tests.browser.conftest import FAILED, UI_TIMEOUT_MS, assert_plays, screenshot
 from tests.e2e.cluster import AirflowCluster, PostgresDatabase, emulator_process, wait_for
 
 try:
@@ -138,20 +138,6 @@ def stored_video(ui_cluster: UiCluster) -> Path:
     path = Path(urlsplit(url).path)
     assert ui_cluster.videos in path.parents and path.is_file(), url
     return path
-
-
-def assert_plays(page: Any, video: Any) -> None:
-    """Muted playback starts: the element decodes a frame or its clock moves, and reports no error."""
-    expect(video).to_be_attached()
-    video.evaluate("v => { v.muted = true; return v.play(); }")
-    page.wait_for_function(
-        "v => v.error !== null || v.currentTime > 0 || v.readyState >= 2", arg=video.element_handle()
-    )
-    state = video.evaluate(
-        "v => ({error: v.error && v.error.message, readyState: v.readyState, currentTime: v.currentTime})"
-    )
-    assert state["error"] is None, state
-    assert state["currentTime"] > 0 or state["readyState"] >= 2, state
 
 
 def test_sign_in_sets_the_session_cookie(page: Any, ui_cluster: UiCluster) -> None:
