@@ -5,10 +5,18 @@ from __future__ import annotations
 from typing import Any
 
 from airflow_evolink import __version__
+from airflow_evolink.version_compat import AIRFLOW_V_3_1_PLUS
+
+#: The gallery needs the UI's ``external_views`` (Airflow 3.1+); on 3.0 it is not declared at all, so
+#: nothing imports it there.
+GALLERY_PLUGIN = {
+    "name": "evolink_gallery",
+    "plugin-class": "airflow_evolink.plugins.gallery.EvolinkGalleryPlugin",
+}
 
 
 def get_provider_info() -> dict[str, Any]:
-    return {
+    info: dict[str, Any] = {
         "package-name": "airflow-provider-evolink",
         "name": "Evolink",
         "description": "Generate AI videos with the `Evolink <https://evolink.ai>`__ API from Airflow DAGs.",
@@ -34,3 +42,6 @@ def get_provider_info() -> dict[str, Any]:
             "airflow_evolink.operators.evolink.EvolinkVideoLink",
         ],
     }
+    if AIRFLOW_V_3_1_PLUS:
+        info["plugins"] = [dict(GALLERY_PLUGIN)]
+    return info

@@ -1,0 +1,328 @@
+"""The gallery plugin in Airflow's real api-server app, over DAG runs made by ``dag.test()`` against the
+emulator. The app is built once per module by ``airflow.api_fastapi.app.create_app()``, which loads the
+plugin through the provider info, the way an api-server does.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import pytest
+
+from airflow_evolink.version_compat import AIRFLOW_V_3_1_PLUS
+
+pytestmark = [
+    pytest.mark.skipif(not AIRFLOW_V_3_1_PLUS, reason="the gallery needs Airflow 3.1+"),
+    pytest.mark.usefixtures("airflow_db"),
+]
+
+TEST_DAGS = Path(__file__).resolve().parents[1] / "dags"
+PERSIST_RUN = "gallery_persist_run"
+MAPPED_RUN = "gallery_mapped_run"
+AUTH_ENV = {
+    "AIRFLOW__CORE__AUTH_MANAGER": "tests.plugins.restricted_auth.RestrictedSimpleAuthManager",
+    "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "False",
+    "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin,viewer:viewer,outsider:viewer",
+    "AIRFLOW__API_AUTH__JWT_SECRET": uuid.uuid4().hex,
+}
+
+
+def xcom(dag_id: str, run_id: str, task_id: str, key: str, map_index: int = -1) -> Any:
+    from airflow.models.xcom import XComModel
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    with create_session() as session:
+        row = session.execute(
+            select(XComModel.value).where(
+                XComModel.dag_id == dag_id,
+                XComModel.run_id == run_id,
+                XComModel.task_id == task_id,
+                XComModel.key == key,
+                XComModel.map_index == map_index,
+            )
+        ).one()
+        return XComModel.deserialize_value(row)
+
+
+@pytest.fixture(scope="module")
+def runs(emulator, airflow_db, tmp_path_factory) -> dict[str, Any]:
+    """One run that stores its video (submit, sensor, download) and one mapped run that does not."""
+    from tests.airflow_helpers import dag_bag
+
+    emulator.state.reset()
+    bag = dag_bag(TEST_DAGS)
+    destination = tmp_path_factory.mktemp("gallery-videos")
+    persist = bag.get_dag("gallery_persist").test(
+        run_conf={"destination": destination.as_uri()}, logical_date=None
+    )
+    assert persist.state == "success"
+    mapped = bag.get_dag("gallery_mapped").test(logical_date=None)
+    assert mapped.state == "success"
+    return {"persist": persist.run_id, "mapped": mapped.run_id, "destination": destination}
+
+
+@pytest.fixture(scope="module")
+def client(runs) -> Iterator[Any]:
+    """Airflow's whole api-server app, with provider plugins loaded, and the restricted auth manager."""
+    from airflow import plugins_manager, settings
+    from airflow.api_fastapi import app as api_app
+    from fastapi.testclient import TestClient
+
+    saved_env = {name: os.environ.get(name) for name in AUTH_ENV}
+    saved_lazy = settings.LAZY_LOAD_PROVIDERS
+    os.environ.update(AUTH_ENV)
+    # Airflow loads the plugins a provider declares only when providers are not discovered lazily.
+    settings.LAZY_LOAD_PROVIDERS = False
+    plugins_manager._get_plugins.cache_clear()
+    api_app.purge_cached_app()
+    try:
+        app = api_app.create_app()
+        with TestClient(app, base_url="http://127.0.0.1") as test_client:
+            yield test_client
+    finally:
+        settings.LAZY_LOAD_PROVIDERS = saved_lazy
+        plugins_manager._get_plugins.cache_clear()
+        api_app.purge_cached_app()
+        for name, value in saved_env.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def token(username: str, role: str) -> str:
+    from airflow.api_fastapi.app import get_auth_manager
+    from airflow.api_fastapi.auth.managers.simple.user import SimpleAuthManagerUser
+
+    return get_auth_manager().generate_jwt(SimpleAuthManagerUser(username=username, role=role))
+
+
+@pytest.fixture(scope="module")
+def admin(client) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token('admin', 'admin')}"}
+
+
+@pytest.fixture(scope="module")
+def viewer_cookie(client) -> dict[str, str]:
+    """The UI's iframes send no Authorization header, only the ``_token`` cookie."""
+    return {"Cookie": f"_token={token('viewer', 'viewer')}"}
+
+
+@pytest.fixture(scope="module")
+def outsider(client) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token('outsider', 'viewer')}"}
+
+
+def task_url(run_id: str, task_id: str, dag_id: str = "gallery_persist") -> str:
+    return f"/evolink/dags/{dag_id}/runs/{run_id}/tasks/{task_id}"
+
+
+def cards(html: str) -> list[str]:
+    return re.findall(r'data-testid="generation" data-evolink-task-id="([^"]+)"', html)
+
+
+def stored_file(runs: dict[str, Any]) -> bytes:
+    [record] = xcom("gallery_persist", runs["persist"], "save", "downloads")
+    from airflow.sdk import ObjectStoragePath
+
+    return ObjectStoragePath(record["path"]).read_bytes()
+
+
+def test_the_api_server_lists_the_plugin_with_its_views(client, admin):
+    plugins = client.get("/api/v2/plugins", headers=admin).json()["plugins"]
+    [plugin] = [p for p in plugins if p["name"] == "evolink_gallery"]
+    assert [a["url_prefix"] for a in plugin["fastapi_apps"]] == ["/evolink"]
+    views = {v["url_route"]: v for v in plugin["external_views"]}
+    assert views["evolink_run_videos"]["destination"] == "dag_run"
+    assert views["evolink_task_video"]["href"].endswith("/tasks/{TASK_ID}?map_index={MAP_INDEX}")
+    assert views["evolink_gallery"]["destination"] == "nav"
+
+
+def test_the_run_page_shows_the_generation_merged_from_its_three_tasks(client, runs, viewer_cookie):
+    task = xcom("gallery_persist", runs["persist"], "wait", "evolink_task")
+    response = client.get(f"/evolink/dags/gallery_persist/runs/{runs['persist']}", headers=viewer_cookie)
+    assert response.status_code == 200
+    html = response.text
+    assert cards(html) == [task["id"]]
+    # The prompt is shown, escaped (it came from a task, not from the gallery).
+    assert "A &lt;b&gt;lighthouse&lt;/b&gt; at dawn" in html and "<b>lighthouse" not in html
+    assert 'data-testid="model">kling-v3-image-to-video<' in html
+    assert 'data-testid="quality">1080p<' in html
+    assert 'data-testid="duration">5 s<' in html
+    assert 'data-testid="status">completed<' in html
+    assert 'src="https://example.com/lighthouse.png"' in html and 'data-testid="input-image"' in html
+    assert f'data-testid="evolink-task-id">{task["id"]}<' in html
+    assert re.search(r'data-testid="credits-used">[\d,.]+ credits \(~\$', html)
+    assert 'data-testid="video-source">stored copy<' in html
+    run_segment = quote(runs["persist"], safe="")
+    src = f"/evolink/dags/gallery_persist/runs/{run_segment}/tasks/submit/video?map_index=-1&amp;n=0"
+    assert f'src="{src}" data-testid="video"' in html
+    assert 'data-testid="link-expiry"' not in html  # a stored copy does not expire
+    assert "sk-test" not in html
+
+
+@pytest.mark.parametrize("task_id", ["submit", "wait", "save"])
+def test_each_task_page_shows_the_same_generation(client, runs, viewer_cookie, task_id):
+    task = xcom("gallery_persist", runs["persist"], "wait", "evolink_task")
+    response = client.get(f"{task_url(runs['persist'], task_id)}?map_index=-1", headers=viewer_cookie)
+    assert response.status_code == 200
+    assert cards(response.text) == [task["id"]]
+    assert 'data-testid="video"' in response.text
+
+
+def test_the_video_is_the_stored_copy_whole_or_by_range(client, runs, viewer_cookie):
+    content = stored_file(runs)
+    size = len(content)
+    assert size > 200
+    url = f"{task_url(runs['persist'], 'save')}/video?map_index=-1&n=0"
+
+    whole = client.get(url, headers=viewer_cookie)
+    assert whole.status_code == 200
+    assert whole.content == content
+    assert whole.headers["content-type"] == "video/mp4"
+    assert whole.headers["accept-ranges"] == "bytes"
+    assert whole.headers["content-length"] == str(size)
+
+    first = client.get(url, headers={**viewer_cookie, "Range": "bytes=0-99"})
+    assert first.status_code == 206
+    assert first.content == content[:100]
+    assert first.headers["content-range"] == f"bytes 0-99/{size}"
+    assert first.headers["content-length"] == "100"
+
+    tail = client.get(url, headers={**viewer_cookie, "Range": "bytes=-10"})
+    assert tail.status_code == 206 and tail.content == content[-10:]
+    assert tail.headers["content-range"] == f"bytes {size - 10}-{size - 1}/{size}"
+
+    beyond = client.get(url, headers={**viewer_cookie, "Range": f"bytes={size}-"})
+    assert beyond.status_code == 416
+    assert beyond.headers["content-range"] == f"bytes */{size}"
+
+    # The submit task's page links the same video: the stored copy is found through the merge.
+    via_submit = client.get(
+        url.replace("/save/", "/submit/"), headers={**viewer_cookie, "Range": "bytes=0-99"}
+    )
+    assert via_submit.status_code == 206 and via_submit.content == content[:100]
+
+
+def test_without_a_stored_copy_the_video_redirects_to_the_live_link(client, runs, viewer_cookie):
+    [url] = xcom("gallery_mapped", runs["mapped"], "generate", "result_urls", map_index=1)
+    response = client.get(
+        f"{task_url(runs['mapped'], 'generate', 'gallery_mapped')}/video?map_index=1&n=0",
+        headers=viewer_cookie,
+        follow_redirects=False,
+    )
+    assert response.status_code == 307
+    assert response.headers["location"] == url
+
+
+@pytest.mark.parametrize(
+    "query", ["map_index=-1&n=1", "map_index=-1&n=99", "map_index=3&n=0", "map_index=-1&n=-1"]
+)
+def test_a_video_that_was_not_recorded_is_not_found(client, runs, viewer_cookie, query):
+    response = client.get(f"{task_url(runs['persist'], 'save')}/video?{query}", headers=viewer_cookie)
+    assert response.status_code in (404, 422)
+    assert response.status_code == 404 or query.endswith("n=-1")
+
+
+def test_a_mapped_task_shows_each_index_or_all_of_them(client, runs, viewer_cookie):
+    base = task_url(runs["mapped"], "generate", "gallery_mapped")
+    every = client.get(base, headers=viewer_cookie).text
+    first = client.get(f"{base}?map_index=0", headers=viewer_cookie).text
+    second = client.get(f"{base}?map_index=1", headers=viewer_cookie).text
+    assert len(cards(every)) == 2
+    assert cards(first) + cards(second) == cards(every)
+    assert "first shot" in first and "second shot" not in first
+    assert 'data-testid="video-source">live Evolink link<' in second
+    assert re.search(r'data-testid="link-expiry" data-expired="false">\s*\d{4}-\d\d-\d\d', second)
+    run_page = client.get(f"/evolink/dags/gallery_mapped/runs/{runs['mapped']}", headers=viewer_cookie)
+    assert sorted(cards(run_page.text)) == sorted(cards(every))
+
+
+def test_the_gallery_lists_recent_generations_with_credits_per_dag_and_day(client, runs, viewer_cookie):
+    html = client.get("/evolink/", headers=viewer_cookie).text
+    assert len(cards(html)) == 3
+    assert 'data-testid="credits-per-dag"' in html and 'data-testid="credits-per-day"' in html
+    assert 'data-testid="credits-per-dag-row" data-key="gallery_mapped"' in html
+    assert 'data-testid="credits-per-dag-row" data-key="gallery_persist"' in html
+    assert re.search(r'data-testid="credits-per-day-row" data-key="\d{4}-\d\d-\d\d"', html)
+
+    only_mapped = client.get("/evolink/?dag_id=gallery_mapped", headers=viewer_cookie).text
+    assert len(cards(only_mapped)) == 2 and "gallery_persist" not in only_mapped
+    one_run = client.get("/evolink/", params={"run_id": runs["persist"]}, headers=viewer_cookie).text
+    assert len(cards(one_run)) == 1
+    assert len(cards(client.get("/evolink/?limit=1", headers=viewer_cookie).text)) == 1
+    failed = client.get("/evolink/?status=failed", headers=viewer_cookie).text
+    assert cards(failed) == [] and 'data-testid="no-generations"' in failed
+
+
+def all_routes(runs: dict[str, Any]) -> list[str]:
+    return [
+        "/evolink/",
+        f"/evolink/dags/gallery_persist/runs/{runs['persist']}",
+        f"{task_url(runs['persist'], 'submit')}?map_index=-1",
+        f"{task_url(runs['persist'], 'save')}/video?map_index=-1&n=0",
+    ]
+
+
+def test_every_route_refuses_a_request_without_login(client, runs):
+    task_id = xcom("gallery_persist", runs["persist"], "wait", "evolink_task")["id"]
+    for url in all_routes(runs):
+        for headers in ({}, {"Cookie": "_token=not-a-token"}, {"Authorization": "Bearer nope"}):
+            response = client.get(url, headers=headers, follow_redirects=False)
+            assert response.status_code in (401, 403), (url, headers, response.status_code)
+            assert task_id not in response.text
+
+
+def test_a_user_who_may_not_read_the_dag_is_refused_and_does_not_see_it(client, runs, outsider):
+    for url in all_routes(runs)[1:]:
+        assert client.get(url, headers=outsider).status_code == 403, url
+    html = client.get("/evolink/", headers=outsider).text
+    assert "gallery_persist" not in html
+    assert len(cards(html)) == 2
+    mapped = client.get(f"/evolink/dags/gallery_mapped/runs/{runs['mapped']}", headers=outsider)
+    assert mapped.status_code == 200
+
+
+def test_a_recorded_file_that_is_not_a_video_is_never_served(client, runs, viewer_cookie, tmp_path):
+    """Anyone who may edit XComs can write a ``downloads`` record; it must not expose server files."""
+    from airflow.models.xcom import XComModel
+    from airflow.utils.session import create_session
+    from sqlalchemy import update
+
+    task_id = xcom("gallery_persist", runs["persist"], "wait", "evolink_task")["id"]
+    original = xcom("gallery_persist", runs["persist"], "save", "downloads")
+    secret = tmp_path / f"{task_id}-2.cfg"  # named like the task's second video, so the record matches
+    secret.write_text("jwt_secret = do-not-serve")
+    planted = [*original, {"url": None, "path": secret.as_uri(), "size": 25, "checksum": None}]
+
+    def set_downloads(value: list) -> None:
+        with create_session() as session:
+            session.execute(
+                update(XComModel)
+                .where(
+                    XComModel.dag_id == "gallery_persist",
+                    XComModel.run_id == runs["persist"],
+                    XComModel.task_id == "save",
+                    XComModel.key == "downloads",
+                )
+                .values(value=XComModel.serialize_value(value))
+            )
+
+    set_downloads(planted)
+    try:
+        page = client.get(f"{task_url(runs['persist'], 'save')}?map_index=-1", headers=viewer_cookie).text
+        assert page.count('data-testid="video"') == 2  # the planted record is listed ...
+        response = client.get(
+            f"{task_url(runs['persist'], 'save')}/video?map_index=-1&n=1", headers=viewer_cookie
+        )
+        assert response.status_code == 404  # ... but not served
+        assert "do-not-serve" not in response.text
+    finally:
+        set_downloads(original)
