@@ -64,7 +64,11 @@ def ui_cluster() -> Iterator[UiCluster]:
         home=home,
         db_url=database.url,
         login=(USERNAME, PASSWORD),
-        extra_env={"AIRFLOW__CORE__TEST_CONNECTION": "Enabled"},
+        extra_env={
+            "AIRFLOW__CORE__TEST_CONNECTION": "Enabled",
+            # Airflow loads the plugins providers declare only when it discovers providers eagerly.
+            "AIRFLOW__CORE__LAZY_DISCOVER_PROVIDERS": "False",
+        },
     )
     try:
         with emulator_process(JOB_SECONDS) as emulator:
@@ -227,7 +231,12 @@ def test_gallery_serves_and_plays_the_stored_video(
     page.goto(f"{PLUGIN}/")
     expect(page.get_by_test_id("credits-per-dag")).to_be_visible()
     expect(page.get_by_test_id("credits-per-day")).to_be_visible()
-    expect(page.get_by_test_id("generation").first).to_be_visible()
+    first = page.get_by_test_id("generation").first
+    expect(first).to_be_visible()
+    # Show a decoded frame rather than the loading spinner.
+    first.get_by_test_id("video").evaluate(
+        "v => new Promise(done => { v.addEventListener('seeked', done, {once: true}); v.currentTime = 1; })"
+    )
     screenshot(page, artifacts, "05-gallery", full_page=True)
 
 
@@ -236,12 +245,13 @@ def test_extra_links_lead_to_the_plugin(
 ) -> None:
     assert finished_run == "success"
     page.goto(f"/dags/{DAG_ID}/runs/{ui_cluster.run_id}/tasks/submit_video/details")
+    expect(page.get_by_text("Extra Links")).to_be_visible()
+    screenshot(page, artifacts, "06-task-instance", full_page=True)
     hrefs = {}
     for name in ("Evolink Task", "Evolink Video"):
         link = page.get_by_role("link", name=name, exact=True)
         expect(link).to_be_visible()
         hrefs[name] = urljoin(page.url, link.get_attribute("href"))
-    screenshot(page, artifacts, "06-task-instance", full_page=True)
     for name, href in hrefs.items():
         assert href.startswith(f"{ui_cluster.base_url}{PLUGIN}/"), (name, href)
 
