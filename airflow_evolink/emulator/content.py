@@ -7,6 +7,8 @@ import struct
 from collections.abc import Iterator
 from functools import lru_cache
 
+from airflow_evolink.emulator.clip import ftyp, playable_mp4
+
 BLOCK = 64 * 1024
 CHUNK = 4 * BLOCK
 
@@ -16,14 +18,20 @@ class RangeNotSatisfiable(Exception):
 
 
 def mp4_header(size: int) -> bytes:
-    """An `ftyp` box and an `mdat` box header, so the file looks like an MP4 to sniffers."""
-    ftyp = struct.pack(">I4s4sI4s4s4s4s", 32, b"ftyp", b"isom", 0x200, b"isom", b"iso2", b"avc1", b"mp41")
-    payload = size - 32
-    if payload < 2**32:
-        mdat = struct.pack(">I4s", max(payload, 8), b"mdat")
-    else:
-        mdat = struct.pack(">I4sQ", 1, b"mdat", payload)
-    return ftyp + mdat
+    """The start of every result file: a real, playable clip, then a ``free`` box that pads to ``size``.
+
+    Browsers play the clip (``clip.playable_mp4``: H.264 in MP4) and ignore the padding, so a gallery can
+    show the emulator's videos. A file too small for the clip gets only an ``ftyp`` box and an ``mdat``
+    box header, which still looks like an MP4 to sniffers.
+    """
+    clip = playable_mp4()
+    padding = size - len(clip)
+    if padding >= 8:
+        if padding < 2**32:
+            return clip + struct.pack(">I4s", padding, b"free")
+        if padding >= 16:
+            return clip + struct.pack(">I4sQ", 1, b"free", padding)
+    return ftyp() + struct.pack(">I4s", max(size - 32, 8), b"mdat")
 
 
 @lru_cache(maxsize=256)

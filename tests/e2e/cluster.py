@@ -6,6 +6,7 @@ children, and stopping the cluster ends exactly the processes it started.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -133,6 +134,10 @@ class AirflowCluster:
     port: int = field(default_factory=free_port)
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     jwt_secret: str = field(default_factory=lambda: uuid.uuid4().hex)
+    #: (username, password) of one admin of the simple auth manager, for tests that log in as a user would.
+    #: None keeps every request an admin without a login (SIMPLE_AUTH_MANAGER_ALL_ADMINS).
+    login: tuple[str, str] | None = None
+    _token: str | None = field(default=None, repr=False)
 
     @property
     def base_url(self) -> str:
@@ -150,7 +155,7 @@ class AirflowCluster:
                 "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
                 "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
                 "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{self.base_url}/execution/",
-                "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
+                "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": str(self.login is None),
                 "AIRFLOW__API__HOST": "127.0.0.1",
                 "AIRFLOW__API__PORT": str(self.port),
                 "AIRFLOW__API__BASE_URL": self.base_url,
@@ -163,8 +168,15 @@ class AirflowCluster:
                 "PYTHONUNBUFFERED": "1",
             }
         )
+        if self.login is not None:
+            env["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS"] = f"{self.login[0]}:admin"
+            env["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE"] = str(self.passwords_file)
         env.update(self.extra_env)
         return env
+
+    @property
+    def passwords_file(self) -> Path:
+        return self.home / "simple_auth_manager_passwords.json"
 
     def airflow(self, *args: str, timeout: float = 180) -> str:
         result = subprocess.run(
@@ -198,6 +210,10 @@ class AirflowCluster:
         self, components: tuple[str, ...] = ("api-server", "scheduler", "dag-processor", "triggerer")
     ) -> None:
         self.home.mkdir(parents=True, exist_ok=True)
+        if self.login is not None:
+            # The auth manager adds a generated password for a user missing from this file, so the
+            # user's own password must be there before the api-server starts.
+            self.passwords_file.write_text(json.dumps({self.login[0]: self.login[1]}))
         self.airflow("db", "migrate")
         commands = {
             "api-server": ("api-server", "--host", "127.0.0.1", "--port", str(self.port), "--workers", "1"),
@@ -240,14 +256,32 @@ class AirflowCluster:
 
     # ---- REST API ---------------------------------------------------------------------------------
     def api(self, method: str, path: str, **kwargs: Any) -> Any:
-        response = requests.request(method, f"{self.base_url}/api/v2{path}", timeout=30, **kwargs)
+        headers = {"Authorization": f"Bearer {self.token()}"} if self.login is not None else {}
+        response = requests.request(
+            method, f"{self.base_url}/api/v2{path}", timeout=30, headers=headers, **kwargs
+        )
         response.raise_for_status()
         return response.json()
 
-    def trigger(self, dag_id: str, run_id: str) -> None:
+    def token(self) -> str:
+        """An access token for ``login``, from the simple auth manager's token endpoint."""
+        if self._token is None:
+            assert self.login is not None, "the cluster runs without users: no token needed"
+            username, password = self.login
+            response = requests.post(
+                f"{self.base_url}/auth/token", json={"username": username, "password": password}, timeout=30
+            )
+            response.raise_for_status()
+            self._token = str(response.json()["access_token"])
+        return self._token
+
+    def trigger(self, dag_id: str, run_id: str, conf: dict[str, Any] | None = None) -> None:
         wait_for(lambda: self.api("GET", f"/dags/{dag_id}"), 120, f"DAG {dag_id} to be parsed")
         self.api("PATCH", f"/dags/{dag_id}", json={"is_paused": False})
-        self.api("POST", f"/dags/{dag_id}/dagRuns", json={"dag_run_id": run_id, "logical_date": None})
+        body: dict[str, Any] = {"dag_run_id": run_id, "logical_date": None}
+        if conf is not None:
+            body["conf"] = conf
+        self.api("POST", f"/dags/{dag_id}/dagRuns", json=body)
 
     def run_state(self, dag_id: str, run_id: str) -> str:
         return str(self.api("GET", f"/dags/{dag_id}/dagRuns/{run_id}")["state"])

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import re
+import struct
 import time
 from typing import Any
 
 import requests
 
 from airflow_evolink.emulator import EmulatorServer
+from airflow_evolink.emulator.clip import playable_mp4
 from airflow_evolink.emulator.content import mp4_header
 
 TASK_ID = re.compile(r"^task-unified-(\d+)-[a-z0-9]{8}$")
@@ -123,14 +125,39 @@ def test_one_gigabyte_result_is_served_by_range_without_building_it(
     assert head.headers["Content-Length"] == str(size)
     assert end.status_code == 206 and len(end.content) == 1000
     assert end.headers["Content-Range"] == f"bytes {size - 1000}-{size - 1}/{size}"
-    assert first[:40] == mp4_header(size) and first[36:40] == b"mdat"
+    header = mp4_header(size)
+    assert first[: len(header)] == header and header[-4:] == b"free"
 
 
-def test_mp4_header_switches_to_64_bit_mdat_size_above_4_gib() -> None:
-    small, large = mp4_header(1024**3), mp4_header(5 * 1024**3)
-    assert len(small) == 40 and int.from_bytes(small[32:36], "big") == 1024**3 - 32
-    assert len(large) == 48 and large[32:40] == b"\x00\x00\x00\x01mdat"
-    assert int.from_bytes(large[40:48], "big") == 5 * 1024**3 - 32
+def _top_level_boxes(data: bytes, size: int) -> list[tuple[bytes, int]]:
+    """(type, size) of each top-level MP4 box, reading 64-bit sizes; the last box may run past ``data``."""
+    boxes, position = [], 0
+    while position < size:
+        length, kind = struct.unpack(">I4s", data[position : position + 8])
+        if length == 1:
+            length = struct.unpack(">Q", data[position + 8 : position + 16])[0]
+        boxes.append((kind, length))
+        position += length
+    assert position == size
+    return boxes
+
+
+def test_result_files_are_a_playable_clip_padded_with_a_free_box() -> None:
+    clip = playable_mp4()
+    for size in (64 * 1024, 1024**3, 5 * 1024**3):
+        header = mp4_header(size)
+        assert header.startswith(clip)
+        boxes = _top_level_boxes(header, size)
+        assert [kind for kind, _ in boxes] == [b"ftyp", b"moov", b"mdat", b"free"]
+        assert sum(length for _, length in boxes[:3]) == len(clip)
+    assert mp4_header(5 * 1024**3)[len(clip) : len(clip) + 8] == b"\x00\x00\x00\x01free"  # 64-bit size
+
+
+def test_result_files_too_small_for_the_clip_still_look_like_an_mp4() -> None:
+    size = len(playable_mp4()) + 4
+    header = mp4_header(size)
+    assert len(header) == 40 and header[4:8] == b"ftyp" and header[36:40] == b"mdat"
+    assert [kind for kind, _ in _top_level_boxes(header, size)] == [b"ftyp", b"mdat"]
 
 
 def test_result_link_is_missing_before_completion_and_unknown_ids_are_404(

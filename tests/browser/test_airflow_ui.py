@@ -1,0 +1,289 @@
+"""The provider in Airflow's own UI, in a real Chromium, against real Airflow components.
+
+One cluster for the module: api-server, scheduler, dag-processor and triggerer on a PostgreSQL metadata DB,
+the simple auth manager with one admin user and password (no all-admins shortcut), connection testing
+enabled, and the Evolink emulator as its own process. The persist-videos example DAG is triggered as soon
+as the cluster is up, so it runs while the connection pages are tested.
+
+The browser signs in through the login page, then checks the Evolink connection form and its Test button,
+the DAG run, the gallery plugin's player (the served bytes are the stored file's and Chromium plays them),
+the task's extra links, and that every plugin route refuses a request without a login.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urljoin, urlsplit
+
+import pytest
+import requests
+
+from airflow_evolink.version_compat import AIRFLOW_V_3_1_PLUS
+from tests.browser.conftest import FAILED, UI_TIMEOUT_MS, assert_plays, screenshot
+from tests.e2e.cluster import AirflowCluster, PostgresDatabase, emulator_process, wait_for
+
+try:
+    from playwright.sync_api import expect
+except ImportError:  # the browser fixture says why the tests cannot run (skip locally, fail in CI)
+    expect = None
+
+pytestmark = pytest.mark.skipif(not AIRFLOW_V_3_1_PLUS, reason="the browser tests target the Airflow 3.1+ UI")
+
+DAG_ID = "example_evolink_persist_videos"
+USERNAME, PASSWORD = "admin", "browser-test-Pw-7c41"
+API_KEY = "sk-browser-test-2b8e"
+JOB_SECONDS = 3
+PLUGIN = "/evolink"
+
+
+@dataclass
+class UiCluster:
+    airflow: AirflowCluster
+    emulator: str
+    run_id: str
+    videos: Path
+
+    @property
+    def base_url(self) -> str:
+        return self.airflow.base_url
+
+
+@pytest.fixture(scope="module")
+def ui_cluster() -> Iterator[UiCluster]:
+    database = PostgresDatabase()
+    database.create()
+    home = Path(tempfile.mkdtemp(prefix="evolink-browser-"))
+    airflow = AirflowCluster(
+        home=home,
+        db_url=database.url,
+        login=(USERNAME, PASSWORD),
+        extra_env={
+            "AIRFLOW__CORE__TEST_CONNECTION": "Enabled",
+            # Airflow loads the plugins providers declare only when it discovers providers eagerly.
+            "AIRFLOW__CORE__LAZY_DISCOVER_PROVIDERS": "False",
+        },
+    )
+    try:
+        with emulator_process(JOB_SECONDS) as emulator:
+            airflow.start_all()
+            emulator_url = urlsplit(emulator)
+            # The host without the port and the port on its own: Airflow 3.3's Test button in the
+            # connection list sends port 0 for a connection without one, which the API then refuses as
+            # "host or port differs from the stored connection".
+            airflow.api(
+                "POST",
+                "/connections",
+                json={
+                    "connection_id": "evolink_default",
+                    "conn_type": "evolink",
+                    "host": f"{emulator_url.scheme}://{emulator_url.hostname}",
+                    "port": emulator_url.port,
+                    "password": API_KEY,
+                },
+            )
+            run_id = f"browser_{int(time.time())}"
+            videos = home / "videos"
+            airflow.trigger(DAG_ID, run_id, conf={"destination": videos.as_uri()})
+            yield UiCluster(airflow=airflow, emulator=emulator, run_id=run_id, videos=videos)
+    finally:
+        airflow.stop()
+        database.drop()
+
+
+@pytest.fixture(scope="module")
+def page(browser: Any, ui_cluster: UiCluster, artifacts: Path) -> Iterator[Any]:
+    """One signed-in tab: the login page is filled in and submitted as a user would."""
+    context = browser.new_context(base_url=ui_cluster.base_url, viewport={"width": 1400, "height": 900})
+    context.set_default_timeout(UI_TIMEOUT_MS)
+    tab = context.new_page()
+    tab.goto("/")
+    tab.wait_for_url(re.compile(r"/auth/login"))
+    tab.get_by_label("Username").fill(USERNAME)
+    tab.get_by_label("Password").fill(PASSWORD)
+    screenshot(tab, artifacts, "01-login")
+    tab.get_by_role("button", name="Sign in").click()
+    tab.wait_for_url(f"{ui_cluster.base_url}/")
+    try:
+        yield tab
+    finally:
+        context.close()
+
+
+@pytest.fixture(autouse=True)
+def _screenshot_on_failure(request: pytest.FixtureRequest, page: Any, artifacts: Path) -> Iterator[None]:
+    yield
+    if request.node.stash.get(FAILED, False):
+        screenshot(page, artifacts, f"failed-{request.node.name}", full_page=True)
+
+
+@pytest.fixture(scope="module")
+def finished_run(ui_cluster: UiCluster) -> str:
+    """The persist-videos run's final state (it was triggered when the cluster started)."""
+    airflow, run_id = ui_cluster.airflow, ui_cluster.run_id
+    return str(
+        wait_for(
+            lambda: (state := airflow.run_state(DAG_ID, run_id)) in ("success", "failed") and state,
+            240,
+            "the persist-videos run to finish",
+        )
+    )
+
+
+def stored_video(ui_cluster: UiCluster) -> Path:
+    """The one file the run's save task wrote (its XCom lists it as a file:// URL)."""
+    [url] = ui_cluster.airflow.xcom(DAG_ID, ui_cluster.run_id, "save_videos")
+    path = Path(urlsplit(url).path)
+    assert ui_cluster.videos in path.parents and path.is_file(), url
+    return path
+
+
+def test_sign_in_sets_the_session_cookie(page: Any, ui_cluster: UiCluster) -> None:
+    assert page.url == f"{ui_cluster.base_url}/"
+    assert "_token" in {cookie["name"] for cookie in page.context.cookies()}
+    expect(page.get_by_role("button", name="Sign in")).to_have_count(0)
+
+
+def test_connection_form_offers_evolink_with_its_own_fields(
+    page: Any, ui_cluster: UiCluster, artifacts: Path
+) -> None:
+    page.goto("/connections")
+    page.get_by_role("button", name="Add Connection").click()
+    dialog = page.get_by_role("dialog")
+    dialog.get_by_role("combobox").click()
+    try:
+        evolink = page.get_by_role("option", name="Evolink", exact=True)
+        expect(evolink).to_be_visible()
+        evolink.click()
+        expect(dialog.get_by_label("API base URL", exact=True)).to_be_visible()
+        expect(dialog.get_by_label("API Key", exact=True)).to_be_visible()
+        for unused in ("Login", "Schema", "Port", "Host", "Password"):
+            expect(dialog.get_by_label(unused, exact=True)).to_be_hidden()
+    finally:
+        screenshot(page, artifacts, "02-connection-form")
+
+    # The relabeled fields are still the host and the password underneath.
+    dialog.get_by_label("Connection ID").fill("evolink_ui")
+    dialog.get_by_label("API base URL", exact=True).fill(ui_cluster.emulator)
+    dialog.get_by_label("API Key", exact=True).fill(API_KEY)
+    dialog.get_by_role("button", name="Save").click()
+    expect(dialog).to_be_hidden()
+    saved = ui_cluster.airflow.api("GET", "/connections/evolink_ui")
+    assert (saved["conn_type"], saved["host"]) == ("evolink", ui_cluster.emulator)
+    assert saved["password"] not in (None, "", API_KEY)  # stored, and shown masked
+
+
+def test_connection_test_button_reports_the_balance(page: Any, artifacts: Path) -> None:
+    page.goto("/connections")
+    row = page.get_by_role("row").filter(has=page.get_by_role("cell", name="evolink_default", exact=True))
+    with page.expect_response(re.compile(r"/api/v2/connections/test$")) as tested:
+        row.get_by_role("button", name="Test Connection").click()
+    answer = tested.value
+    assert answer.status == 200, answer.text()
+    body = answer.json()
+    assert body["status"] is True and "credits" in body["message"], body
+    expect(page.get_by_text("Test Connection Successful")).to_be_visible()
+    expect(page.get_by_text(re.compile(r"Connected to Evolink.*credits"))).to_be_visible()
+    screenshot(page, artifacts, "03-connection-test")
+
+
+def test_persist_videos_dag_runs_to_success(
+    page: Any, ui_cluster: UiCluster, finished_run: str, artifacts: Path
+) -> None:
+    airflow, run_id = ui_cluster.airflow, ui_cluster.run_id
+    assert finished_run == "success", airflow.log_text("scheduler")[-3000:]
+    for task_id in ("submit_video", "wait_for_video", "save_videos"):
+        assert airflow.task_state(DAG_ID, run_id, task_id) == "success", task_id
+    assert stored_video(ui_cluster).stat().st_size > 0
+
+    page.goto(f"/dags/{DAG_ID}/runs/{run_id}")
+    expect(page.get_by_text(run_id).first).to_be_visible()
+    expect(page.get_by_text("save_videos").first).to_be_visible()
+    expect(page.get_by_text("Success", exact=True).first).to_be_visible()
+    screenshot(page, artifacts, "04-dag-run")
+
+
+def test_gallery_serves_and_plays_the_stored_video(
+    page: Any, ui_cluster: UiCluster, finished_run: str, artifacts: Path
+) -> None:
+    assert finished_run == "success"
+    page.goto(f"{PLUGIN}/?dag_id={DAG_ID}&run_id={ui_cluster.run_id}")
+    card = page.get_by_test_id("generation").first
+    expect(card).to_be_visible()
+    video = card.get_by_test_id("video")
+    expect(video).to_be_attached()
+    src = video.evaluate("v => v.currentSrc || v.src || (v.querySelector('source') || {}).src || ''")
+    assert src, video.evaluate("v => v.outerHTML")
+    src = urljoin(page.url, src)
+
+    # The browser's own cookies; the stored copy itself, not a redirect to the expiring live link.
+    served = page.request.get(src, max_redirects=0)
+    assert served.status in (200, 206), (served.status, served.headers)
+    assert served.body() == stored_video(ui_cluster).read_bytes()
+
+    assert_plays(page, video)
+    page.goto(f"{PLUGIN}/")
+    expect(page.get_by_test_id("credits-per-dag")).to_be_visible()
+    expect(page.get_by_test_id("credits-per-day")).to_be_visible()
+    first = page.get_by_test_id("generation").first
+    expect(first).to_be_visible()
+    # Show a decoded frame rather than the loading spinner.
+    player = first.get_by_test_id("video")
+    player.evaluate(
+        "v => new Promise(done => { v.addEventListener('seeked', done, {once: true}); v.currentTime = 1; })"
+    )
+    page.wait_for_function("v => v.readyState >= 3", arg=player.element_handle())
+    screenshot(page, artifacts, "05-gallery", full_page=True)
+
+
+def test_extra_links_lead_to_the_plugin(
+    page: Any, ui_cluster: UiCluster, finished_run: str, artifacts: Path
+) -> None:
+    assert finished_run == "success"
+    page.goto(f"/dags/{DAG_ID}/runs/{ui_cluster.run_id}/tasks/submit_video/details")
+    expect(page.get_by_text("Extra Links")).to_be_visible()
+    screenshot(page, artifacts, "06-task-instance", full_page=True)
+    hrefs = {}
+    for name in ("Evolink Task", "Evolink Video"):
+        link = page.get_by_role("link", name=name, exact=True)
+        expect(link).to_be_visible()
+        hrefs[name] = urljoin(page.url, link.get_attribute("href"))
+    for name, href in hrefs.items():
+        assert href.startswith(f"{ui_cluster.base_url}{PLUGIN}/"), (name, href)
+
+    opened = page.goto(hrefs["Evolink Task"])
+    assert opened is not None and opened.status == 200, hrefs["Evolink Task"]
+    expect(page.get_by_test_id("generation").first).to_be_visible()
+
+    opened = page.goto(hrefs["Evolink Video"])
+    assert opened is not None and opened.status == 200, hrefs["Evolink Video"]
+    if opened.header_value("content-type", "").startswith("video/"):
+        assert_plays(page, page.locator("video"))  # Chromium's own player for a bare video URL
+    else:
+        assert_plays(page, page.get_by_test_id("video").first)
+
+
+def test_plugin_routes_refuse_requests_without_a_login(ui_cluster: UiCluster, finished_run: str) -> None:
+    run = f"{PLUGIN}/dags/{DAG_ID}/runs/{ui_cluster.run_id}"
+    routes = [
+        f"{PLUGIN}/",
+        f"{PLUGIN}/?dag_id={DAG_ID}&status=success",
+        run,
+        f"{run}/tasks/submit_video?map_index=-1",
+        f"{run}/tasks/submit_video/video?map_index=-1&n=0",
+        f"{run}/tasks/save_videos/video?map_index=-1&n=0",
+    ]
+    answers = {}
+    for route in routes:
+        for cookies in ({}, {"_token": "not-a-token"}):
+            response = requests.get(
+                f"{ui_cluster.base_url}{route}", cookies=cookies, allow_redirects=False, timeout=30
+            )
+            answers[(route, json.dumps(cookies))] = response.status_code
+    assert {key: status for key, status in answers.items() if status not in (401, 403)} == {}
