@@ -32,4 +32,9 @@ def gallery_plugin_for_entry_point() -> Any:
     return EvolinkGalleryPlugin
 
 
-EvolinkGalleryEntryPoint = gallery_plugin_for_entry_point()
+def __getattr__(name: str) -> Any:
+    # Decided each time Airflow loads the entry point, not once at import: the same process may load
+    # plugins again after its settings changed (tests do; so could an embedding application).
+    if name == "EvolinkGalleryEntryPoint":
+        return gallery_plugin_for_entry_point()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

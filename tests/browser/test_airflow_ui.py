@@ -66,8 +66,6 @@ def ui_cluster() -> Iterator[UiCluster]:
         login=(USERNAME, PASSWORD),
         extra_env={
             "AIRFLOW__CORE__TEST_CONNECTION": "Enabled",
-            # Airflow loads the plugins providers declare only when it discovers providers eagerly.
-            "AIRFLOW__CORE__LAZY_DISCOVER_PROVIDERS": "False",
         },
     )
     try:
@@ -242,31 +240,45 @@ def test_gallery_serves_and_plays_the_stored_video(
     screenshot(page, artifacts, "05-gallery", full_page=True)
 
 
+def extra_links(page: Any, run_id: str, task_id: str, names: tuple[str, ...]) -> dict[str, str]:
+    """The task instance's extra links as the Details tab shows them, by name."""
+    page.goto(f"/dags/{DAG_ID}/runs/{run_id}/tasks/{task_id}/details")
+    expect(page.get_by_text("Extra Links")).to_be_visible()
+    hrefs = {}
+    for name in names:
+        link = page.get_by_role("link", name=name, exact=True)
+        expect(link).to_be_visible()
+        hrefs[name] = urljoin(page.url, link.get_attribute("href"))
+    return hrefs
+
+
 def test_extra_links_lead_to_the_plugin(
     page: Any, ui_cluster: UiCluster, finished_run: str, artifacts: Path
 ) -> None:
     assert finished_run == "success"
-    page.goto(f"/dags/{DAG_ID}/runs/{ui_cluster.run_id}/tasks/submit_video/details")
-    expect(page.get_by_text("Extra Links")).to_be_visible()
+    run_id = ui_cluster.run_id
+    # The submit task makes no video itself: it offers its generation's page only.
+    submit = extra_links(page, run_id, "submit_video", ("Evolink Task",))
     screenshot(page, artifacts, "06-task-instance", full_page=True)
-    hrefs = {}
-    for name in ("Evolink Task", "Evolink Video"):
-        link = page.get_by_role("link", name=name, exact=True)
-        expect(link).to_be_visible()
-        hrefs[name] = urljoin(page.url, link.get_attribute("href"))
+    expect(page.get_by_role("link", name="Evolink Video", exact=True)).to_have_count(0)
+    wait = extra_links(page, run_id, "wait_for_video", ("Evolink Task", "Evolink Video"))
+    save = extra_links(page, run_id, "save_videos", ("Evolink Video",))
+    hrefs = {"submit task": submit["Evolink Task"], "wait video": wait["Evolink Video"], **save}
     for name, href in hrefs.items():
-        assert href.startswith(f"{ui_cluster.base_url}{PLUGIN}/"), (name, href)
+        assert href.startswith(f"{ui_cluster.base_url}{PLUGIN}/"), (name, href)  # never the raw API
 
-    opened = page.goto(hrefs["Evolink Task"])
-    assert opened is not None and opened.status == 200, hrefs["Evolink Task"]
+    opened = page.goto(submit["Evolink Task"])
+    assert opened is not None and opened.status == 200, submit["Evolink Task"]
     expect(page.get_by_test_id("generation").first).to_be_visible()
 
-    opened = page.goto(hrefs["Evolink Video"])
-    assert opened is not None and opened.status == 200, hrefs["Evolink Video"]
-    if opened.header_value("content-type", "").startswith("video/"):
-        assert_plays(page, page.locator("video"))  # Chromium's own player for a bare video URL
-    else:
-        assert_plays(page, page.get_by_test_id("video").first)
+    stored = stored_video(ui_cluster).read_bytes()
+    for href in (wait["Evolink Video"], save["Evolink Video"]):
+        # The stored copy first: served by the gallery, not a redirect to the expiring live link.
+        served = page.request.get(href, max_redirects=0)
+        assert served.status == 200 and served.body() == stored, (href, served.status)
+    opened = page.goto(save["Evolink Video"])
+    assert opened is not None and opened.status == 200, save["Evolink Video"]
+    assert_plays(page, page.locator("video"))  # Chromium's own player for a bare video URL
 
 
 def test_plugin_routes_refuse_requests_without_a_login(ui_cluster: UiCluster, finished_run: str) -> None:

@@ -6,7 +6,6 @@ logs in (``POST /auth/token``, then the ``_token`` cookie the UI's iframes send)
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import tempfile
@@ -18,7 +17,7 @@ import pytest
 import requests
 
 from airflow_evolink.version_compat import AIRFLOW_V_3_1_PLUS
-from tests.e2e.cluster import REPO, AirflowCluster, PostgresDatabase
+from tests.e2e.cluster import AirflowCluster, PostgresDatabase
 
 pytestmark = pytest.mark.skipif(not AIRFLOW_V_3_1_PLUS, reason="the gallery needs Airflow 3.1+")
 
@@ -38,7 +37,6 @@ def server(emulator: Any) -> Iterator[tuple[AirflowCluster, Path]]:
         home=home,
         db_url=database.url,
         extra_env={
-            "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "False",
             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "viewer:viewer",
             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(passwords),
