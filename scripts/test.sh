@@ -6,6 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/bootstrap.sh
+bash scripts/ensure_chromium.sh
 VENV=${EVOLINK_VENV:-.venv}
 export PATH="$(cd "$VENV" && pwd)/bin:$PATH"
 
