@@ -3,17 +3,20 @@
 ``max_active_tis_per_dag`` caps the submissions running at once across all runs of this DAG, whatever the
 size of the batch, and needs nothing created first (a shared pool works too: pass ``pool=``, after
 ``airflow pools set evolink_submissions 4 "Evolink submissions"``, to share the cap between DAGs). Each
-video is then awaited in the triggerer. In the UI each mapped instance is named by its prompt.
+video is then awaited in the triggerer. In the UI each mapped instance is named by its prompt. The run
+ends with what it cost: credits per model, per task and in total, added up from XCom.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from airflow.sdk import DAG, task
 
 from airflow_evolink.operators.evolink import EvolinkSubmitVideoOperator
 from airflow_evolink.sensors.evolink import EvolinkVideoSensor
+from airflow_evolink.utils.costs import run_cost_summary
 
 MAX_SUBMITTING = 4
 #: How each mapped instance is listed in the UI: its prompt, shortened, instead of 0, 1, 2.
@@ -61,4 +64,14 @@ with DAG(
         print(f"{len(urls)} videos ready")
         return {"videos": len(urls)}
 
-    summarize(wait.output)
+    @task
+    def cost_summary(ti: Any = None) -> dict[str, Any]:
+        """What this run cost, from each generation's evolink_task XCom (every map index)."""
+        costs = run_cost_summary(ti, ["submit_video", "wait_for_video"])
+        print(
+            f"{costs['generations']} generations, {costs['total_credits']:,.0f} credits "
+            f"(~${costs['total_usd']:,.2f}); per model: {costs['per_model']}"
+        )
+        return costs
+
+    summarize(wait.output) >> cost_summary()

@@ -25,7 +25,7 @@ from airflow_evolink.operators.resumable import HAS_TASK_STATE_STORE, ResumableJ
 from airflow_evolink.storage.checksum import DEFAULT_CHECKSUM, check_checksum_name
 from airflow_evolink.triggers.evolink import EvolinkVideoTrigger
 from airflow_evolink.utils import xcom_keys
-from airflow_evolink.utils.events import finish_task, result_from_event
+from airflow_evolink.utils.events import finish_task, log_cost, result_from_event
 from airflow_evolink.utils.failures import raise_airflow_error
 
 __all__ = ["EvolinkDownloadVideoOperator", "EvolinkSubmitVideoOperator", "idempotency_key_for"]
@@ -198,6 +198,7 @@ class EvolinkSubmitVideoOperator(ResumableJobMixin, BaseOperator):
             return str(result) if result is not None else str(self._waited_for)
         task = self._reuse_or_submit(context)
         if not self.wait_for_completion:
+            log_cost(context, task.to_xcom())
             return task.id
         return self._defer_until_done(context, task)
 
@@ -275,16 +276,15 @@ class EvolinkSubmitVideoOperator(ResumableJobMixin, BaseOperator):
             )
         except EvolinkError as exc:
             raise_airflow_error(exc)
-        self._succeeded(context, finish_task(context, final), final.id)
+        self._succeeded(context, finish_task(context, final), final.id, final.to_xcom())
         self._finished = True
         self._waited_for = str(external_id)
 
     def get_job_result(self, external_id: Any, context: Any) -> str:
         if not self._finished:
             # Reached directly when an earlier try's job had already completed.
-            self._succeeded(
-                context, finish_task(context, self.hook.get_task(str(external_id))), str(external_id)
-            )
+            task = self.hook.get_task(str(external_id))
+            self._succeeded(context, finish_task(context, task), task.id, task.to_xcom())
         return str(external_id)
 
     def _reuse_or_submit(self, context: Any) -> EvolinkTask:
@@ -313,12 +313,13 @@ class EvolinkSubmitVideoOperator(ResumableJobMixin, BaseOperator):
         urls = result_from_event(context, event, self.hook)
         task_id = str((event or {}).get("evolink_task_id") or "")
         self.log.info("Evolink task %s finished: %s", task_id, ", ".join(urls))
-        self._succeeded(context, urls, task_id)
+        self._succeeded(context, urls, task_id, (event or {}).get("task"))
         return task_id
 
-    def _succeeded(self, context: Any, urls: list[str], task_id: str) -> None:
+    def _succeeded(self, context: Any, urls: list[str], task_id: str, task_data: Any) -> None:
         if self.download_to:
             save_videos(context, self.hook, urls, self.download_to, task_id, self.log, self.download_checksum)
+        log_cost(context, task_data)  # the last line: what this generation cost
 
     def _check_budget(self) -> None:
         if self.min_credits is None:
@@ -360,7 +361,7 @@ class EvolinkSubmitVideoOperator(ResumableJobMixin, BaseOperator):
 
     def _defer_until_done(self, context: Any, task: EvolinkTask) -> str:
         if task.is_terminal:
-            self._succeeded(context, finish_task(context, task), task.id)
+            self._succeeded(context, finish_task(context, task), task.id, task.to_xcom())
             return task.id
         self.defer(
             trigger=EvolinkVideoTrigger(

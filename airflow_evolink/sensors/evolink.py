@@ -16,7 +16,7 @@ from airflow_evolink.operators.download import save_videos
 from airflow_evolink.operators.links import EvolinkTaskLink, EvolinkVideoLink, push_link
 from airflow_evolink.storage.checksum import DEFAULT_CHECKSUM, check_checksum_name
 from airflow_evolink.triggers.evolink import EvolinkVideoTrigger
-from airflow_evolink.utils.events import finish_task, result_from_event
+from airflow_evolink.utils.events import finish_task, log_cost, result_from_event
 from airflow_evolink.utils.failures import raise_airflow_error
 
 DEFAULT_TIMEOUT = 2 * 60 * 60
@@ -101,12 +101,16 @@ class EvolinkVideoSensor(BaseSensorOperator):
         self._log_progress(task)
         if not task.is_terminal:
             return False
-        return PokeReturnValue(is_done=True, xcom_value=self._succeeded(context, finish_task(context, task)))
+        urls = self._succeeded(context, finish_task(context, task))
+        log_cost(context, task.to_xcom())
+        return PokeReturnValue(is_done=True, xcom_value=urls)
 
     def execute_complete(self, context: Any, event: dict[str, Any] | None = None) -> list[str]:
         urls = result_from_event(context, event, self.hook)
         self.log.info("Evolink task %s finished: %s", self.evolink_task_id, ", ".join(urls))
-        return self._succeeded(context, urls)
+        self._succeeded(context, urls)
+        log_cost(context, (event or {}).get("task"))
+        return urls
 
     def _succeeded(self, context: Any, urls: list[str]) -> list[str]:
         if self.download_to:

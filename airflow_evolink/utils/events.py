@@ -2,23 +2,25 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from airflow_evolink.compat import AirflowException, AirflowFailException
-from airflow_evolink.core.account import format_credits
 from airflow_evolink.core.task import EvolinkTask
 from airflow_evolink.hooks.evolink import EvolinkHook
 from airflow_evolink.operators.links import EvolinkTaskLink, EvolinkVideoLink, push_link
 from airflow_evolink.utils import xcom_keys
+from airflow_evolink.utils.costs import cost_line, credits_used_of
 from airflow_evolink.utils.failures import check_task_succeeded
 
 EVENT_STATUSES = frozenset({"success", "failed", "timeout", "error"})
 
 
 def push_task(context: Any, task: EvolinkTask) -> None:
-    """Push the whole task (it holds no secrets) and, once known, its result URLs."""
-    context["ti"].xcom_push(key=xcom_keys.EVOLINK_TASK, value=task.to_xcom())
-    push_credits_used(context, task.credits_used)
+    """Push the whole task (it holds no secrets) and, once known, its cost and result URLs."""
+    data = task.to_xcom()
+    context["ti"].xcom_push(key=xcom_keys.EVOLINK_TASK, value=data)
+    push_credits_used(context, data)
     if task.results:
         push_results(context, list(task.results))
 
@@ -29,18 +31,26 @@ def push_results(context: Any, urls: list[str]) -> None:
     push_link(context, EvolinkVideoLink, urls)
 
 
-def push_credits_used(context: Any, credits_used: Any) -> None:
-    """Push what the task reports it cost (``usage.credits_used`` or ``usage.cost``), once it says."""
-    if isinstance(credits_used, (int, float)) and not isinstance(credits_used, bool):
-        context["ti"].xcom_push(key=xcom_keys.CREDITS_USED, value=credits_used)
-        log = getattr(context.get("task"), "log", None)
-        if log is not None:
-            log.info("Evolink charged %s for this task", format_credits(credits_used))
+def push_credits_used(context: Any, task_data: Mapping[str, Any]) -> None:
+    """Push what the task cost once it says (``usage.credits_used`` or ``usage.cost``); 0 when it failed
+    or was cancelled without a figure, since the reservation is refunded."""
+    used = credits_used_of(task_data)
+    if used is not None:
+        context["ti"].xcom_push(key=xcom_keys.CREDITS_USED, value=used)
+
+
+def log_cost(context: Any, task_data: Any) -> None:
+    """The task's last log line: what the generation cost, or what it holds reserved."""
+    log = getattr(context.get("task"), "log", None)
+    if log is not None and isinstance(task_data, Mapping):
+        log.info("%s", cost_line(task_data))
 
 
 def finish_task(context: Any, task: EvolinkTask) -> list[str]:
     """Push the terminal task and return its result URLs, or raise why there is no video."""
     push_task(context, task)
+    if not task.is_success or not task.results:
+        log_cost(context, task.to_xcom())
     return check_task_succeeded(task)
 
 
@@ -60,11 +70,12 @@ def result_from_event(context: Any, event: dict[str, Any] | None, hook: EvolinkH
     task_data = event.get("task")
     if isinstance(task_data, dict):
         context["ti"].xcom_push(key=xcom_keys.EVOLINK_TASK, value=task_data)
-        push_credits_used(context, task_data.get("credits_used"))
+        push_credits_used(context, task_data)
     if status == "success":
         urls = [str(url) for url in event.get("result_urls") or []]
         push_results(context, urls)
         return urls
+    log_cost(context, task_data)
     if status == "timeout":
         raise AirflowFailException(message)
     if event.get("retryable"):

@@ -31,9 +31,13 @@ def _unavailable(reason: str) -> None:
     pytest.skip(reason)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    """Headless Debian Chromium; autoplay allowed so a muted ``play()`` needs no user gesture."""
+    """Headless Debian Chromium; autoplay allowed so a muted ``play()`` needs no user gesture.
+
+    Module-scoped: Playwright's sync API keeps an event loop running in this thread while it is open,
+    and every later test that calls ``asyncio.run()`` (the triggers, ``dag.test()``) would fail.
+    """
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:

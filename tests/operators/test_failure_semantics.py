@@ -11,7 +11,9 @@ from typing import Any
 
 import pytest
 
-from tests.airflow_helpers import dag_bag
+from airflow_evolink.core.account import format_credits
+from airflow_evolink.utils import xcom_keys
+from tests.airflow_helpers import dag_bag, xcom_values
 
 pytestmark = pytest.mark.usefixtures("airflow_db")
 
@@ -54,6 +56,21 @@ def test_deferrable_submit_and_wait_failure_is_not_retried(clean_emulator):
     assert dag_run.state == "failed"
     assert tries(dag_run) == 1
     assert len(paid_posts(clean_emulator)) == 1
+    # The reservation came back: the failed generation cost nothing, and XCom says so.
+    assert xcom_values(dag_run, "generate", xcom_keys.CREDITS_USED) == [0]
+    assert clean_emulator.state.credits()["data"]["user"]["used_credits"] == 0
+
+
+@pytest.mark.parametrize("dag_id", ["sem_wait_deferred", "sem_wait_sync"])
+def test_the_last_log_line_says_what_the_generation_cost(clean_emulator, dag_id, capfd):
+    dag_run = run_dag(dag_id)
+    assert dag_run.state == "success"
+    billed = clean_emulator.state.credits()["data"]["user"]["used_credits"]
+    [task] = xcom_values(dag_run, "generate", xcom_keys.EVOLINK_TASK)
+    # The operator's own lines in the task log (Airflow's own lines about XCom and state follow them).
+    ours = [line for line in capfd.readouterr().out.splitlines() if "EvolinkSubmitVideoOperator]" in line]
+    assert ours
+    assert f"] Cost of Evolink task {task['id']}: {format_credits(billed)} used [" in ours[-1]
 
 
 def test_deferrable_submit_and_wait_succeeds(clean_emulator):

@@ -26,7 +26,7 @@ RUN_ID = "gallery_e2e"
 
 
 @pytest.fixture(scope="module")
-def server(emulator: Any) -> Iterator[tuple[AirflowCluster, Path]]:
+def server(emulator: Any) -> Iterator[tuple[AirflowCluster, Path, PostgresDatabase]]:
     database = PostgresDatabase()
     database.create()
     home = Path(tempfile.mkdtemp(prefix="evolink-gallery-e2e-"))
@@ -46,7 +46,7 @@ def server(emulator: Any) -> Iterator[tuple[AirflowCluster, Path]]:
         cluster.start_all(components=("api-server",))
         conf = json.dumps({"destination": videos.as_uri()})
         cluster.airflow("dags", "test", "gallery_persist", "--conf", conf, timeout=300)
-        yield cluster, videos
+        yield cluster, videos, database
     finally:
         cluster.stop()
         database.drop()
@@ -54,7 +54,7 @@ def server(emulator: Any) -> Iterator[tuple[AirflowCluster, Path]]:
 
 
 def test_a_real_api_server_serves_the_gallery_to_a_logged_in_user_only(server):
-    cluster, videos = server
+    cluster, videos, _ = server
     base = cluster.base_url
     login = requests.post(f"{base}/auth/token", json={"username": "viewer", "password": PASSWORD}, timeout=30)
     assert login.status_code in (200, 201), login.text
@@ -85,3 +85,42 @@ def test_a_real_api_server_serves_the_gallery_to_a_logged_in_user_only(server):
     assert partial.status_code == 206
     assert partial.content == content[:100]
     assert partial.headers["Content-Range"] == f"bytes 0-99/{len(content)}"
+
+
+#: The README's query for credits per DAG and per day (PostgreSQL metadata DB).
+COSTS_SQL = """
+SELECT dag_id, date_trunc('day', timestamp)::date AS day, sum((value #>> '{}')::numeric) AS credits_used
+FROM xcom WHERE key = 'credits_used'
+GROUP BY dag_id, day ORDER BY day, dag_id
+"""
+
+
+def test_the_readme_cost_queries_agree(server):
+    cluster, _, database = server
+    rows = database.query(COSTS_SQL)
+    [(dag_id, _day, from_sql)] = rows
+    base = cluster.base_url
+    login = requests.post(f"{base}/auth/token", json={"username": "viewer", "password": PASSWORD}, timeout=30)
+    headers = {"Authorization": f"Bearer {login.json()['access_token']}"}
+    api = f"{base}/api/v2/dags"
+    entries = requests.get(
+        f"{api}/~/dagRuns/~/taskInstances/~/xcomEntries",
+        params={"xcom_key": "credits_used"},
+        headers=headers,
+        timeout=30,
+    ).json()["xcom_entries"]
+    # The list names the entries; each value is read on its own, as the README says.
+    from_rest = sum(
+        float(
+            requests.get(
+                f"{api}/{e['dag_id']}/dagRuns/{e['run_id']}/taskInstances/{e['task_id']}/xcomEntries/credits_used",
+                params={"map_index": e["map_index"], "deserialize": "true"},
+                headers=headers,
+                timeout=30,
+            ).json()["value"]
+        )
+        for e in entries
+        if e["dag_id"] == dag_id
+    )
+    assert dag_id == "gallery_persist"
+    assert float(from_sql) == from_rest > 0

@@ -77,6 +77,14 @@ def test_batch_dag_maps_one_submission_per_shot(clean_emulator):
         "City traffic at night, long exposure",
     ]
     assert rendered_map_indexes(dag_run, "wait_for_video") == task_ids
+    # The run's cost summary adds up to what the emulator billed.
+    [costs] = xcom_values(dag_run, "cost_summary")
+    billed = clean_emulator.state.credits()["data"]["user"]["used_credits"]
+    assert costs["generations"] == 3 and costs["estimated"] == []
+    assert costs["total_credits"] == pytest.approx(billed) and billed > 0
+    assert costs["per_model"] == {"kling-v3-image-to-video": pytest.approx(billed)}
+    assert costs["per_task"] == {"submit_video": pytest.approx(billed)}
+    assert xcom_values(dag_run, "wait_for_video", xcom_keys.CREDITS_USED) == [pytest.approx(billed / 3)] * 3
     keys = {
         r["idempotency_key"] for r in clean_emulator.state.requests() if r["path"] == "/v1/videos/generations"
     }
