@@ -66,7 +66,8 @@ def test_a_real_api_server_serves_the_gallery_to_a_logged_in_user_only(server):
     plugins = requests.get(f"{base}/api/v2/plugins", headers=headers, timeout=30).json()["plugins"]
     assert [p["name"] for p in plugins].count("evolink_gallery") == 1
     errors = requests.get(f"{base}/api/v2/plugins/importErrors", headers=headers, timeout=30).json()
-    assert errors["total_entries"] == 0, errors
+    # Other providers' plugins may report their own import errors; none is ours.
+    assert [e for e in errors["import_errors"] if "evolink" in json.dumps(e).lower()] == [], errors
 
     assert requests.get(f"{base}/evolink/", timeout=30).status_code == 401
     gallery = requests.get(f"{base}/evolink/", cookies=cookie, timeout=30)
