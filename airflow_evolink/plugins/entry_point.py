@@ -3,15 +3,14 @@
 Airflow loads the plugins a provider declares in its provider info only with ``[core]
 lazy_discover_providers = False``; with the default (``True``) it loads entry-point plugins only. Listing the
 gallery both ways would register it twice, which Airflow reports as a plugin import error, so this entry
-point offers the plugin class only when Airflow will not load it from the provider info, only on
-Airflow 3.1+ (where plugin pages exist), and only in the api-server, the one process that serves it:
-workers and the scheduler also load entry-point plugins, and importing the gallery's app costs seconds.
-Anything else is not a plugin class, which Airflow skips quietly.
+point offers the plugin class only when Airflow will not load it from the provider info, and only on
+Airflow 3.1+ (where plugin pages exist). Anything else is not a plugin class, which Airflow skips quietly.
+Workers and the scheduler load entry-point plugins too; the plugin builds its app only when the api-server
+asks for it, so loading it there costs milliseconds.
 """
 
 from __future__ import annotations
 
-import sys
 from typing import Any
 
 from airflow_evolink.version_compat import AIRFLOW_V_3_1_PLUS
@@ -21,8 +20,6 @@ def gallery_plugin_for_entry_point() -> Any:
     """The plugin class, or ``None`` when the provider info already brings it (or on Airflow 3.0)."""
     if not AIRFLOW_V_3_1_PLUS:
         return None
-    if "airflow.api_fastapi.app" not in sys.modules:
-        return None  # not the api-server: it imports this module before it loads plugins
     from airflow import settings
 
     if not getattr(settings, "LAZY_LOAD_PROVIDERS", True):

@@ -7,11 +7,10 @@ which the gallery's routes accept as the login.
 
 from __future__ import annotations
 
+from functools import cache
 from typing import Any
 
 from airflow.plugins_manager import AirflowPlugin
-
-from airflow_evolink.plugins.app import create_app
 
 URL_PREFIX = "/evolink"
 _ICON = (
@@ -21,11 +20,22 @@ _ICON = (
 )
 
 
+class _LazyApps:
+    """``fastapi_apps`` that builds the gallery's app when Airflow first reads it (on the class or an
+    instance: Airflow keeps provider plugins as classes)."""
+
+    def __get__(self, instance: Any, owner: Any = None) -> list[dict[str, Any]]:
+        return [{"app": _app(), "url_prefix": URL_PREFIX, "name": "Evolink gallery"}]
+
+
 class EvolinkGalleryPlugin(AirflowPlugin):
     """Generated videos per DAG run and task instance, and a gallery page with credits spent."""
 
     name = "evolink_gallery"
-    fastapi_apps: list[Any] = [{"app": create_app(), "url_prefix": URL_PREFIX, "name": "Evolink gallery"}]
+
+    # Built on first read, in the api-server: with lazy provider discovery off, workers and the scheduler
+    # load this plugin too, and importing the app (Airflow's API modules) costs seconds.
+    fastapi_apps = _LazyApps()  # type: ignore[assignment]
     external_views: list[Any] = [
         {
             "name": "Evolink videos",
@@ -49,3 +59,10 @@ class EvolinkGalleryPlugin(AirflowPlugin):
             "icon": _ICON,
         },
     ]
+
+
+@cache
+def _app() -> Any:
+    from airflow_evolink.plugins.app import create_app
+
+    return create_app()
