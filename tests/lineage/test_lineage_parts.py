@@ -119,7 +119,8 @@ def test_hook_lineage_reports_the_final_path_not_the_temporary_one(
     task_id, url = finished_task(clean_emulator)
     folder = f"file://{tmp_path}/videos" if where == "file" else f"memory://lineage-{tmp_path.name}/videos"
     [video] = download_videos([url], ObjectStoragePath(folder), task_id=task_id)
-    assert collector.outputs == [f"{folder}/{task_id}.mp4"] == [video.path]
+    # (Airflow 3.0 spells the memory filesystem's paths "memory:///...": compare what the path says.)
+    assert collector.outputs == [video.path] == [str(ObjectStoragePath(f"{folder}/{task_id}.mp4"))]
     # Run again: the kept file is still this task's output, reported once more by its final path.
     download_videos([url], ObjectStoragePath(folder), task_id=task_id)
     assert collector.outputs == [video.path, video.path]
