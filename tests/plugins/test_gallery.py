@@ -139,7 +139,14 @@ def test_the_api_server_lists_the_plugin_with_its_views(client, admin):
     plugins = client.get("/api/v2/plugins", headers=admin).json()["plugins"]
     # Loaded from the provider info here (lazy discovery off); the entry point stands aside.
     [plugin] = [p for p in plugins if p["name"] == "evolink_gallery"]
-    assert client.get("/api/v2/plugins/importErrors", headers=admin).json()["total_entries"] == 0
+    errors = client.get("/api/v2/plugins/importErrors", headers=admin).json()["import_errors"]
+    # With lazy discovery off, the OpenLineage provider (the test extra) offers its own plugin both by
+    # provider info and by entry point, and Airflow reports the second as an import error: not ours.
+    openlineage_twice = {
+        "source": "OpenLineageProviderPlugin",
+        "error": "Plugin 'OpenLineageProviderPlugin' already registered, skipping",
+    }
+    assert [e for e in errors if e != openlineage_twice] == []
     assert [a["url_prefix"] for a in plugin["fastapi_apps"]] == ["/evolink"]
     views = {v["url_route"]: v for v in plugin["external_views"]}
     assert views["evolink_run_videos"]["destination"] == "dag_run"
