@@ -9,6 +9,7 @@ from typing import Any
 from airflow_evolink.compat import AirflowFailException, BaseOperator, ObjectStoragePath
 from airflow_evolink.core.errors import EvolinkError
 from airflow_evolink.hooks.evolink import EvolinkHook
+from airflow_evolink.lineage.openlineage import EvolinkLineageMixin, LineageRecord
 from airflow_evolink.operators.links import EvolinkVideoLink, push_link
 from airflow_evolink.storage.checksum import DEFAULT_CHECKSUM, check_checksum_name
 from airflow_evolink.storage.download import DownloadedVideo, download_videos
@@ -41,7 +42,7 @@ def save_videos(
     return saved
 
 
-class EvolinkDownloadVideoOperator(BaseOperator):
+class EvolinkDownloadVideoOperator(EvolinkLineageMixin, BaseOperator):
     """Copy the result videos of an Evolink task to durable storage; return the written paths (XCom).
 
     Evolink's result links expire 24 hours after generation, so a pipeline that keeps only the URLs loses
@@ -60,6 +61,9 @@ class EvolinkDownloadVideoOperator(BaseOperator):
     :param checksum: what to record for each file: ``"crc32c"`` (default; what GCS and S3 can record),
         ``"sha256"`` (cryptographic, slower than a fast disk), or ``None``. Recorded as
         ``"<algorithm>:<hex>"``.
+
+    With ``apache-airflow-providers-openlineage`` installed, each run reports the stored files as
+    output datasets (with their size) and the Evolink task id; the result URLs are not datasets.
     """
 
     operator_extra_links = (EvolinkVideoLink(),)
@@ -86,16 +90,23 @@ class EvolinkDownloadVideoOperator(BaseOperator):
         self.result_urls = result_urls
         self.evolink_conn_id = evolink_conn_id
         self.checksum = checksum
+        self._lineage = LineageRecord()
 
     @cached_property
     def hook(self) -> EvolinkHook:
         return EvolinkHook(self.evolink_conn_id)
 
     def execute(self, context: Any) -> list[str]:
-        urls = self._urls()
-        saved = save_videos(
-            context, self.hook, urls, self.destination, self.evolink_task_id, self.log, self.checksum
-        )
+        self._lineage = LineageRecord(task_id=str(self.evolink_task_id) if self.evolink_task_id else None)
+        try:
+            urls = self._urls()
+            saved = save_videos(
+                context, self.hook, urls, self.destination, self.evolink_task_id, self.log, self.checksum
+            )
+        except Exception as exc:
+            self._lineage.note_failure(exc)
+            raise
+        self._lineage.note_downloads(saved)
         paths = [video.path for video in saved]
         for outlet in self.outlets:
             try:

@@ -19,6 +19,7 @@ from airflow_evolink.core.protocol import check_idempotency_key
 from airflow_evolink.core.status import TaskStatus
 from airflow_evolink.core.task import EvolinkTask
 from airflow_evolink.hooks.evolink import EvolinkHook
+from airflow_evolink.lineage.openlineage import EvolinkLineageMixin, LineageRecord
 from airflow_evolink.operators.download import EvolinkDownloadVideoOperator, save_videos
 from airflow_evolink.operators.links import EvolinkTaskLink, EvolinkVideoLink, push_link
 from airflow_evolink.operators.resumable import HAS_TASK_STATE_STORE, ResumableJobMixin
@@ -50,7 +51,7 @@ REQUEST_FIELDS = (
 )
 
 
-class EvolinkSubmitVideoOperator(ResumableJobMixin, BaseOperator):
+class EvolinkSubmitVideoOperator(EvolinkLineageMixin, ResumableJobMixin, BaseOperator):
     """Submit one Evolink video generation and return its task id (XCom ``return_value``).
 
     The request is validated before anything is sent, so bad input fails the task without spending
@@ -88,6 +89,10 @@ class EvolinkSubmitVideoOperator(ResumableJobMixin, BaseOperator):
         to copy the videos into on success; what was written goes to XCom ``downloads``.
     :param download_checksum: the checksum recorded for each downloaded file (``"crc32c"``,
         ``"sha256"`` or ``None``), as ``EvolinkDownloadVideoOperator``'s ``checksum``.
+
+    With ``apache-airflow-providers-openlineage`` installed, each try reports its input media URLs,
+    the stored copies (``download_to``), the Evolink task id and what the generation cost and took
+    (see :mod:`airflow_evolink.lineage.openlineage`).
     """
 
     external_id_key = "evolink_task_id"
@@ -161,6 +166,7 @@ class EvolinkSubmitVideoOperator(ResumableJobMixin, BaseOperator):
         self._finished = False
         self._submitted: EvolinkTask | None = None
         self._waited_for: str | None = None
+        self._lineage = LineageRecord()
 
     @cached_property
     def hook(self) -> EvolinkHook:
@@ -183,6 +189,14 @@ class EvolinkSubmitVideoOperator(ResumableJobMixin, BaseOperator):
         return build_video_request(fields, check_rules=self.check_request)
 
     def execute(self, context: Any) -> str:
+        self._lineage = LineageRecord()  # one record per try
+        try:
+            return self._execute(context)
+        except Exception as exc:
+            self._lineage.note_failure(exc)
+            raise
+
+    def _execute(self, context: Any) -> str:
         try:
             self._request = self.build_request()
             if self.idempotency_key is not None:
@@ -191,6 +205,7 @@ class EvolinkSubmitVideoOperator(ResumableJobMixin, BaseOperator):
             raise AirflowFailException(str(exc)) from exc
         # What was asked, for the gallery and downstream tasks; the request holds no secrets.
         context["ti"].xcom_push(key=xcom_keys.EVOLINK_REQUEST, value=self._request.payload())
+        self._lineage.request = self._request.payload()
         if self.wait_for_completion and not self.deferrable:
             result = self.execute_resumable(context)
             # When it reconnects to an earlier try's job, Airflow's mixin (3.3) returns what
@@ -276,7 +291,7 @@ class EvolinkSubmitVideoOperator(ResumableJobMixin, BaseOperator):
             )
         except EvolinkError as exc:
             raise_airflow_error(exc)
-        self._succeeded(context, finish_task(context, final), final.id, final.to_xcom())
+        self._succeeded(context, self._finish(context, final), final.id, final.to_xcom())
         self._finished = True
         self._waited_for = str(external_id)
 
@@ -284,7 +299,7 @@ class EvolinkSubmitVideoOperator(ResumableJobMixin, BaseOperator):
         if not self._finished:
             # Reached directly when an earlier try's job had already completed.
             task = self.hook.get_task(str(external_id))
-            self._succeeded(context, finish_task(context, task), task.id, task.to_xcom())
+            self._succeeded(context, self._finish(context, task), task.id, task.to_xcom())
         return str(external_id)
 
     def _reuse_or_submit(self, context: Any) -> EvolinkTask:
@@ -310,15 +325,47 @@ class EvolinkSubmitVideoOperator(ResumableJobMixin, BaseOperator):
         return task
 
     def execute_complete(self, context: Any, event: dict[str, Any] | None = None) -> str:
-        urls = result_from_event(context, event, self.hook)
-        task_id = str((event or {}).get("evolink_task_id") or "")
-        self.log.info("Evolink task %s finished: %s", task_id, ", ".join(urls))
-        self._succeeded(context, urls, task_id, (event or {}).get("task"))
+        # Usually a new process after the deferral: what lineage needs comes from XCom and the event.
+        if self._lineage.task is None:
+            self._lineage.note_task(_submitted_task(context, self.task_id))
+        if isinstance(event, dict):
+            self._lineage.task_id = str(event.get("evolink_task_id") or "") or self._lineage.task_id
+            if isinstance(event.get("task"), dict):
+                self._lineage.note_task(event["task"], ended=event.get("status") in ("success", "failed"))
+            if event.get("status") != "success":
+                self._lineage.note_event_failure(event)
+        try:
+            urls = result_from_event(context, event, self.hook)
+            task_id = str((event or {}).get("evolink_task_id") or "")
+            self.log.info("Evolink task %s finished: %s", task_id, ", ".join(urls))
+            self._succeeded(context, urls, task_id, (event or {}).get("task"))
+        except Exception as exc:
+            self._lineage.note_failure(exc)
+            raise
         return task_id
+
+    def _lineage_record(self) -> LineageRecord:
+        if self._lineage.request is None:
+            # At task start, or after a deferral: the request as the rendered fields give it.
+            try:
+                self._lineage.request = self.build_request().payload()
+            except Exception:
+                extra = self.extra if isinstance(self.extra, dict) else {}
+                fields = {name: getattr(self, name) for name in REQUEST_FIELDS}
+                self._lineage.request = {**extra, **{k: v for k, v in fields.items() if v is not None}}
+        return self._lineage
+
+    def _finish(self, context: Any, task: EvolinkTask) -> list[str]:
+        """``finish_task``, noting the terminal task for lineage first."""
+        self._lineage.note_task(task, ended=True)
+        return finish_task(context, task)
 
     def _succeeded(self, context: Any, urls: list[str], task_id: str, task_data: Any) -> None:
         if self.download_to:
-            save_videos(context, self.hook, urls, self.download_to, task_id, self.log, self.download_checksum)
+            saved = save_videos(
+                context, self.hook, urls, self.download_to, task_id, self.log, self.download_checksum
+            )
+            self._lineage.note_downloads(saved)
         log_cost(context, task_data)  # the last line: what this generation cost
 
     def _check_budget(self) -> None:
@@ -342,6 +389,7 @@ class EvolinkSubmitVideoOperator(ResumableJobMixin, BaseOperator):
             )
 
     def _record_submission(self, context: Any, task: EvolinkTask) -> None:
+        self._lineage.note_task(task)
         ti = context["ti"]
         ti.xcom_push(key=xcom_keys.EVOLINK_TASK, value=task.to_xcom())
         ti.xcom_push(key=xcom_keys.CREDITS_RESERVED, value=task.credits_reserved)
@@ -361,7 +409,7 @@ class EvolinkSubmitVideoOperator(ResumableJobMixin, BaseOperator):
 
     def _defer_until_done(self, context: Any, task: EvolinkTask) -> str:
         if task.is_terminal:
-            self._succeeded(context, finish_task(context, task), task.id, task.to_xcom())
+            self._succeeded(context, self._finish(context, task), task.id, task.to_xcom())
             return task.id
         self.defer(
             trigger=EvolinkVideoTrigger(
@@ -376,6 +424,18 @@ class EvolinkSubmitVideoOperator(ResumableJobMixin, BaseOperator):
 
     def _log_poll(self, task: EvolinkTask) -> None:
         self.log.info("Evolink task %s is %s: %d%%", task.id, task.raw_status, task.progress)
+
+
+def _submitted_task(context: Any, task_id: str) -> Any:
+    """The task as this try pushed it at submission (XCom ``evolink_task``), or ``None``; for lineage
+    after a deferral, so it never raises."""
+    ti = context["ti"]
+    try:
+        return ti.xcom_pull(
+            task_ids=task_id, key=xcom_keys.EVOLINK_TASK, map_indexes=getattr(ti, "map_index", -1)
+        )
+    except Exception:
+        return None
 
 
 def _state_store(context: Any) -> Any:

@@ -25,6 +25,7 @@ from tenacity import Retrying
 from airflow_evolink.core.errors import EvolinkConnectionError, EvolinkError, EvolinkResponseError
 from airflow_evolink.core.protocol import ApiCall, error_from_response
 from airflow_evolink.core.retry import RetryPolicy
+from airflow_evolink.lineage.hook import report_output
 from airflow_evolink.storage.checksum import CHECKSUMS, DEFAULT_CHECKSUM, check_checksum_name
 
 CHUNK_BYTES = 1024 * 1024
@@ -109,6 +110,7 @@ def _download_one(
             size = int(target.stat()["size"])
             if log:
                 log.warning("Result link %s has expired; keeping the copy already at %s", url, target)
+            report_output(target)
             return DownloadedVideo(url=url, path=str(target), size=size, checksum=None, skipped=True)
         raise
 
@@ -137,6 +139,7 @@ def _attempt(
         if expected is not None and target.exists() and int(target.stat()["size"]) == expected:
             if log:
                 log.info("%s already holds the %d bytes of %s; not downloading again", target, expected, url)
+            report_output(target)
             return DownloadedVideo(url=url, path=str(target), size=expected, checksum=None, skipped=True)
         part = target.parent / f"{PART_MARK}{target.name}.{uuid.uuid4().hex}"
         copier = _BodyCopier(checksum)
@@ -160,6 +163,8 @@ def _attempt(
             raise EvolinkResponseError(f"download of {url} ended after {size} of {expected} bytes")
         digest = copier.checksum()
         part.rename(target)
+    # The final path, not the temporary one (which _open_for_write keeps out of hook lineage).
+    report_output(target)
     if log:
         log.info("Saved %s (%d bytes, %s) to %s", url, size, digest or "no checksum", target)
     return DownloadedVideo(url=url, path=str(target), size=size, checksum=digest)
@@ -260,9 +265,13 @@ def _raw_body(response: requests.Response) -> Any:
 
 def _open_for_write(path: Any) -> Any:
     """Local files are written with the built-in ``open`` (fsspec's local layer costs throughput);
-    every other filesystem goes through the path's own ``open``."""
+    every other filesystem through its fsspec filesystem. Not through ``ObjectStoragePath.open``: that
+    reports each written file to hook lineage, and this one is a temporary name (the final path is
+    reported after the rename)."""
     if getattr(path, "protocol", None) in ("file", "local") and hasattr(path, "path"):
         return open(path.path, "wb")
+    if hasattr(path, "fs") and hasattr(path, "path"):
+        return path.fs.open(path.path, "wb")
     return path.open("wb")
 
 
