@@ -53,7 +53,9 @@ def emulator() -> Iterator[EmulatorServer]:
     server = EmulatorServer(EmulatorConfig(api_key=TEST_API_KEY, job_seconds=3.0, seed=7))
     server.start()
     # The emulator serves the file service too (input uploads): the extra points there.
-    os.environ["AIRFLOW_CONN_EVOLINK_DEFAULT"] = connection_json(server.base_url, files_base_url=server.base_url)
+    os.environ["AIRFLOW_CONN_EVOLINK_DEFAULT"] = connection_json(
+        server.base_url, files_base_url=server.base_url
+    )
     try:
         yield server
     finally:

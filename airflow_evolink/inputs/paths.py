@@ -157,7 +157,7 @@ def open_storage(ref: InputRef) -> StorageFile:
         pass  # no filesystem registered with Airflow for this scheme
     import fsspec
 
-    if scheme not in fsspec.available_protocols():
+    if scheme not in fsspec.available_protocols() and scheme not in fsspec.registry:
         raise EvolinkValidationError(
             ref.field,
             f"has storage scheme '{scheme}://', which neither Airflow's ObjectStoragePath nor fsspec knows; "
