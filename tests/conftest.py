@@ -52,7 +52,10 @@ def emulator() -> Iterator[EmulatorServer]:
     """One emulator for the session, with short jobs. Tests that inject faults reset it afterwards."""
     server = EmulatorServer(EmulatorConfig(api_key=TEST_API_KEY, job_seconds=3.0, seed=7))
     server.start()
-    os.environ["AIRFLOW_CONN_EVOLINK_DEFAULT"] = connection_json(server.base_url)
+    # The emulator serves the file service too (input uploads): the extra points there.
+    os.environ["AIRFLOW_CONN_EVOLINK_DEFAULT"] = connection_json(
+        server.base_url, files_base_url=server.base_url
+    )
     try:
         yield server
     finally:

@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from airflow_evolink.emulator import api, batch, files
+from airflow_evolink.emulator import api, batch, files, uploads
 from airflow_evolink.emulator.config import CREATE_PATH
 from airflow_evolink.emulator.context import CONTEXT_KEY, STATE_KEY, RequestContext
 from airflow_evolink.emulator.control import PREFIX, add_control_routes
@@ -33,6 +33,7 @@ def create_app(state: EmulatorState) -> web.Application:
     app.router.add_get("/v1/tasks/{task_id}", api.get_task)
     app.router.add_get("/v1/credits", api.get_credits)
     app.router.add_get("/files/{name}", files.download)
+    uploads.add_upload_routes(app)
     add_control_routes(app)
     app.on_response_prepare.append(_add_request_id)
     return app
@@ -80,7 +81,7 @@ async def _emulate(request: web.Request, handler: Handler) -> web.StreamResponse
 async def _handle(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Normal handling: auth and rate limit on /v1, then the route; router errors become JSON."""
     try:
-        if request.path.startswith("/v1/"):
+        if request.path.startswith(("/v1/", uploads.PREFIX + "/")):
             refusal = api.gate(request)
             if refusal is not None:
                 return refusal

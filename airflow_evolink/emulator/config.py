@@ -86,6 +86,10 @@ class EmulatorConfig:
     request_log_limit: int = 100_000
     #: Serve POST /v1/tasks/batch; False answers it with 404, as a gateway without the route would.
     batch_route: bool = True
+    #: The file service (uploads.py): largest file, files held per account, hours a file lives.
+    upload_max_bytes: int = 100 * ONE_MIB
+    file_quota: int = 100
+    file_ttl_seconds: float = 72 * 3600.0
 
     def __post_init__(self) -> None:
         if self.job_seconds < 0:

@@ -25,6 +25,8 @@ class RequestContext:
     body: Any = None
     #: Set by the `truncated` fault on downloads: send half the bytes, then drop the connection.
     cut_download: bool = False
+    #: Set by the `reset` fault on uploads: read half the body, then drop the connection.
+    cut_upload: bool = False
 
 
 #: aiohttp >= 3.12 wants typed request keys (it warns on strings); older versions only take strings.

@@ -15,6 +15,7 @@ Routes (no auth, not logged):
   GET    /_emulator/stats           counters
   GET    /_emulator/tasks           every task, with what the emulator recorded about it
   POST   /_emulator/clock           {"advance": seconds}
+  GET    /_emulator/uploads         the file service: uploads accepted, deleted, files held
   POST   /_emulator/credits         {"remaining": n} sets the account balance and the key's figure;
                                     {"user": n, "token": n, "unlimited": bool} sets each (all optional)
 """
@@ -51,6 +52,7 @@ def add_control_routes(app: web.Application) -> None:
     router.add_get(f"{PREFIX}/tasks", list_tasks)
     router.add_post(f"{PREFIX}/clock", advance_clock)
     router.add_post(f"{PREFIX}/credits", set_credits)
+    router.add_get(f"{PREFIX}/uploads", list_uploads)
 
 
 async def add_faults(request: web.Request) -> web.Response:
@@ -109,6 +111,10 @@ async def stats(request: web.Request) -> web.Response:
 
 async def list_tasks(request: web.Request) -> web.Response:
     return _ok({"tasks": StateView(request.app[STATE_KEY]).tasks()})
+
+
+async def list_uploads(request: web.Request) -> web.Response:
+    return _ok(StateView(request.app[STATE_KEY]).uploads())
 
 
 async def advance_clock(request: web.Request) -> web.Response:

@@ -14,6 +14,9 @@ from airflow_evolink.emulator.context import context_of
 from airflow_evolink.emulator.errors import html_error, json_error, reason
 from airflow_evolink.emulator.faults import FaultRule
 
+#: Upload routes of the file service (uploads.py), where `reset` cuts the body halfway.
+UPLOAD_PREFIX = "/api/v1/files/upload/"
+
 Handle = Callable[[], Awaitable[web.StreamResponse]]
 
 _MESSAGES = {
@@ -31,6 +34,9 @@ _PLACEHOLDER = b'{"id": "task-unified-0-00000000", "status": "pending"}'
 async def misbehave(rule: FaultRule, request: web.Request, handle: Handle) -> web.StreamResponse:
     """Answer `request` as `rule` says; `handle()` runs the normal handling when the rule needs it."""
     is_download = request.path.startswith("/files/")
+    if rule.kind == "reset" and not rule.after_processing and request.path.startswith(UPLOAD_PREFIX):
+        context_of(request).cut_upload = True  # the upload handler drops the connection halfway
+        return await handle()
     if rule.kind == "delay":
         if rule.after_processing:
             response = await handle()

@@ -13,6 +13,7 @@ from airflow_evolink.emulator.billing import Credits, Ledger
 from airflow_evolink.emulator.clock import Clock
 from airflow_evolink.emulator.config import EmulatorConfig
 from airflow_evolink.emulator.faults import FaultPlan, Faults
+from airflow_evolink.emulator.filestore import UploadStore
 from airflow_evolink.emulator.idempotency import IdempotencyLedger
 from airflow_evolink.emulator.jobs import JobStore
 from airflow_evolink.emulator.ratelimit import TokenBucket
@@ -31,6 +32,7 @@ class EmulatorState:
         self.recorder = Recorder(config.request_log_limit)
         self.idempotency = IdempotencyLedger()
         self.bucket = self._new_bucket()
+        self.uploads = UploadStore()
 
     def settle(self) -> None:
         """Refund every task that has ended failed or cancelled since the last call (caller holds the lock).
@@ -58,6 +60,7 @@ class EmulatorState:
             self.plan.rules.clear()
             self.recorder.clear()
             self.idempotency.clear()
+            self.uploads.clear()
             self.bucket = self._new_bucket()
 
 
@@ -119,6 +122,22 @@ class StateView:
                 }
                 for job in self._state.jobs.jobs.values()
             ]
+
+    def uploads(self) -> dict[str, Any]:
+        """The file service: how many uploads it accepted and deleted, and the files it holds now."""
+        with self._state.lock:
+            store = self._state.uploads
+            files = [
+                {"file_id": f.file_id, "name": f.name, "size": f.size, "mime_type": f.mime_type}
+                for f in store.files.values()
+            ]
+            return {"uploads": store.uploads, "deleted": store.deleted, "files": files}
+
+    def uploaded_bytes(self, file_id: str) -> bytes:
+        """The bytes the file service holds for ``file_id`` (KeyError when it holds none)."""
+        with self._state.lock:
+            path = self._state.uploads.files[file_id].path
+        return path.read_bytes()
 
     def reset(self) -> None:
         self._state.reset()

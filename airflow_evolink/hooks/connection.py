@@ -8,6 +8,10 @@ from typing import Any
 from airflow_evolink.core.errors import EvolinkAuthError
 from airflow_evolink.core.protocol import normalize_base_url
 
+#: Evolink's file service, a host of its own (/work/shared/evolink-api.md section 1.3).
+DEFAULT_FILES_BASE_URL = "https://files-api.evolink.ai"
+#: Connection extra keys the provider reads itself; HttpHook would send any other key as a header.
+PROVIDER_EXTRA_KEYS = ("files_base_url",)
 DEFAULT_CONNECT_TIMEOUT = 10.0
 DEFAULT_READ_TIMEOUT = 60.0
 
@@ -21,6 +25,8 @@ class EvolinkConnectionConfig:
     api_key: str = field(repr=False)
     connect_timeout: float = DEFAULT_CONNECT_TIMEOUT
     read_timeout: float = DEFAULT_READ_TIMEOUT
+    #: Evolink's file service (input uploads); the connection extra ``files_base_url`` overrides it.
+    files_base_url: str = DEFAULT_FILES_BASE_URL
 
     @classmethod
     def from_connection(
@@ -42,8 +48,14 @@ class EvolinkConnectionConfig:
         extra = conn.extra_dejson if hasattr(conn, "extra_dejson") else {}
         connect, read = _timeouts(timeout if timeout is not None else extra.get("timeout"))
         base_url = normalize_base_url(conn.host, scheme=conn.schema or None, port=conn.port)
+        files_base_url = normalize_base_url(extra.get("files_base_url") or DEFAULT_FILES_BASE_URL)
         return cls(
-            conn_id=conn_id, base_url=base_url, api_key=api_key, connect_timeout=connect, read_timeout=read
+            conn_id=conn_id,
+            base_url=base_url,
+            api_key=api_key,
+            connect_timeout=connect,
+            read_timeout=read,
+            files_base_url=files_base_url,
         )
 
     def with_timeouts(self, connect: float, read: float) -> EvolinkConnectionConfig:

@@ -39,8 +39,9 @@ from airflow_evolink.core.retry import RetryPolicy, outcome_unknown
 from airflow_evolink.core.task import EvolinkTask, UnlistedStatusWarning, parse_task
 from airflow_evolink.get_provider_info import UI_FIELD_BEHAVIOUR
 from airflow_evolink.hooks.async_transport import send_async, shared_session
-from airflow_evolink.hooks.connection import EvolinkConnectionConfig
+from airflow_evolink.hooks.connection import PROVIDER_EXTRA_KEYS, EvolinkConnectionConfig
 from airflow_evolink.hooks.sync_transport import send_sync
+from airflow_evolink.inputs.upload import FileServiceClient
 
 _T = TypeVar("_T")
 
@@ -160,6 +161,15 @@ class EvolinkHook(HttpHook):
         )
         self._base_url_initialized = True
 
+    def _configure_session_from_extra(
+        self, session: requests.Session, connection: Any, extra_options: dict[str, Any]
+    ) -> requests.Session:
+        # HttpHook turns unknown extra keys into request headers; the provider's own keys are not headers.
+        session = super()._configure_session_from_extra(session, connection, extra_options)
+        for key in PROVIDER_EXTRA_KEYS:
+            session.headers.pop(key, None)
+        return session
+
     def _extract_auth(self, connection: Any) -> Any | None:
         # Auth is a Bearer header added per request; basic auth from a login would overwrite it.
         return None
@@ -168,6 +178,19 @@ class EvolinkHook(HttpHook):
     def session(self) -> requests.Session:
         """One keep-alive ``requests`` session per hook, built by HttpHook from the connection."""
         return self.get_conn()
+
+    def file_service(self) -> FileServiceClient:
+        """A client for Evolink's file service (input uploads): same key, session and retry policy."""
+        config = self.connection_config
+        return FileServiceClient(
+            self.session,
+            config.files_base_url,
+            config.api_key,
+            retry_policy=self.retry_policy,
+            timeout=(config.connect_timeout, max(config.read_timeout, 300.0)),
+            log=self.log,
+            sleep=self._sleep,
+        )
 
     def task_url(self, task_id: str) -> str:
         """The task's API resource URL, shown as an extra link (no key in it)."""

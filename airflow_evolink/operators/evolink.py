@@ -19,6 +19,8 @@ from airflow_evolink.core.protocol import check_idempotency_key
 from airflow_evolink.core.status import TaskStatus
 from airflow_evolink.core.task import EvolinkTask
 from airflow_evolink.hooks.evolink import EvolinkHook
+from airflow_evolink.inputs.paths import find_storage_inputs, replace_inputs, with_stand_ins
+from airflow_evolink.inputs.resolve import INPUT_MODES, XCOM_KEY, InputLedger, cleanup_uploads, resolve_inputs
 from airflow_evolink.lineage.openlineage import EvolinkLineageMixin, LineageRecord
 from airflow_evolink.operators.download import EvolinkDownloadVideoOperator, save_videos
 from airflow_evolink.operators.links import EvolinkTaskLink, EvolinkVideoLink, push_link
@@ -89,6 +91,13 @@ class EvolinkSubmitVideoOperator(EvolinkLineageMixin, ResumableJobMixin, BaseOpe
         to copy the videos into on success; what was written goes to XCom ``downloads``.
     :param download_checksum: the checksum recorded for each downloaded file (``"crc32c"``,
         ``"sha256"`` or ``None``), as ``EvolinkDownloadVideoOperator``'s ``checksum``.
+    :param input_mode: how an input given as a storage path (``ObjectStoragePath``, ``s3://``, ``gs://``,
+        ``file://`` ...; in ``image_start``, ``image_end``, ``image_urls`` or any ``*_url(s)`` field) reaches
+        Evolink: ``"upload"`` (default) streams it to Evolink's file service (72 h, 100 MB each, 100 files
+        per account) and sends its ``file_url``; ``"presign"`` sends a presigned URL of its own store
+        (S3, GCS). Resolved before the paid POST; what became of each path goes to XCom ``evolink_inputs``.
+    :param cleanup_uploads: delete this task's uploads from the file service once it succeeds (needs
+        ``wait_for_completion=True``: Evolink reads the inputs while it generates).
 
     With ``apache-airflow-providers-openlineage`` installed, each try reports its input media URLs,
     the stored copies (``download_to``), the Evolink task id and what the generation cost and took
@@ -133,9 +142,18 @@ class EvolinkSubmitVideoOperator(EvolinkLineageMixin, ResumableJobMixin, BaseOpe
         timeout: float | timedelta = DEFAULT_TIMEOUT,
         download_to: Any = None,
         download_checksum: str | None = DEFAULT_CHECKSUM,
+        input_mode: str = "upload",
+        cleanup_uploads: bool = False,
         **kwargs: Any,
     ) -> None:
         check_checksum_name(download_checksum, "download_checksum")
+        if input_mode not in INPUT_MODES:
+            raise ValueError(f"input_mode must be one of {', '.join(INPUT_MODES)} (got {input_mode!r})")
+        if cleanup_uploads and not wait_for_completion:
+            raise ValueError(
+                "cleanup_uploads=True needs wait_for_completion=True: Evolink reads the inputs while the "
+                "video is generated, so they can only be deleted once it is done"
+            )
         super().__init__(**kwargs)
         self.model = model
         self.prompt = prompt
@@ -160,6 +178,9 @@ class EvolinkSubmitVideoOperator(EvolinkLineageMixin, ResumableJobMixin, BaseOpe
         self.timeout = timeout.total_seconds() if isinstance(timeout, timedelta) else float(timeout)
         self.download_to = download_to
         self.download_checksum = download_checksum
+        self.input_mode = input_mode
+        self.cleanup_uploads = cleanup_uploads
+        self._input_ledger: InputLedger | None = None
         if not wait_for_completion:
             # No video comes out of this task: offer only the link that has something behind it.
             self.operator_extra_links = (EvolinkTaskLink(),)
@@ -173,7 +194,14 @@ class EvolinkSubmitVideoOperator(EvolinkLineageMixin, ResumableJobMixin, BaseOpe
         return EvolinkHook(self.evolink_conn_id)
 
     def build_request(self) -> VideoRequest:
-        """The validated request from the rendered fields; raises naming the field and the rule."""
+        """The validated request from the rendered fields; raises naming the field and the rule.
+
+        A storage path in an input field is validated here as an https stand-in; ``execute`` replaces it
+        with the URL it uploads or presigns.
+        """
+        return build_video_request(with_stand_ins(self._request_fields()), check_rules=self.check_request)
+
+    def _request_fields(self) -> dict[str, Any]:
         fields: dict[str, Any] = {}
         extra = self.extra or {}
         if not isinstance(extra, dict):
@@ -186,7 +214,7 @@ class EvolinkSubmitVideoOperator(EvolinkLineageMixin, ResumableJobMixin, BaseOpe
         fields.update(
             {name: getattr(self, name) for name in REQUEST_FIELDS if getattr(self, name) is not None}
         )
-        return build_video_request(fields, check_rules=self.check_request)
+        return fields
 
     def execute(self, context: Any) -> str:
         self._lineage = LineageRecord()  # one record per try
@@ -203,9 +231,11 @@ class EvolinkSubmitVideoOperator(EvolinkLineageMixin, ResumableJobMixin, BaseOpe
                 check_idempotency_key(self.idempotency_key)
         except EvolinkValidationError as exc:
             raise AirflowFailException(str(exc)) from exc
-        # What was asked, for the gallery and downstream tasks; the request holds no secrets.
-        context["ti"].xcom_push(key=xcom_keys.EVOLINK_REQUEST, value=self._request.payload())
-        self._lineage.request = self._request.payload()
+        # Lineage names the inputs as given (storage paths included), before they become URLs.
+        self._lineage.request = _plain(self._request_fields())
+        shown = self._resolve_inputs(context)  # storage paths become URLs before anything is paid
+        # What was asked, for the gallery and downstream tasks; no secrets (nor URL signatures) in it.
+        context["ti"].xcom_push(key=xcom_keys.EVOLINK_REQUEST, value=shown)
         if self.wait_for_completion and not self.deferrable:
             result = self.execute_resumable(context)
             # When it reconnects to an earlier try's job, Airflow's mixin (3.3) returns what
@@ -216,6 +246,42 @@ class EvolinkSubmitVideoOperator(EvolinkLineageMixin, ResumableJobMixin, BaseOpe
             log_cost(context, task.to_xcom())
             return task.id
         return self._defer_until_done(context, task)
+
+    def _resolve_inputs(self, context: Any) -> dict[str, Any]:
+        """Upload or presign the storage paths of the request (see :mod:`airflow_evolink.inputs`) and put
+        their URLs in ``self._request``; returns the body to show, with presigned URLs cut at ``?``."""
+        fields = self._request_fields()
+        refs = find_storage_inputs(fields)
+        if not refs:
+            return self._request.payload()
+        self._input_ledger = InputLedger(_state_store(context))
+        try:
+            resolved = resolve_inputs(
+                refs,
+                mode=self.input_mode,
+                client=self.hook.file_service,
+                ledger=self._input_ledger,
+                log=self.log,
+            )
+            urls = {ref: url for ref, (url, _) in resolved.items()}
+            self._request = build_video_request(replace_inputs(fields, urls), check_rules=self.check_request)
+        except EvolinkValidationError as exc:
+            raise AirflowFailException(str(exc)) from exc
+        except EvolinkError as exc:
+            raise_airflow_error(exc)
+        records = [record for _, record in resolved.values()]
+        context["ti"].xcom_push(key=XCOM_KEY, value=[record.to_xcom() for record in records])
+        return replace_inputs(self._request.payload(), {ref: rec.url for ref, (_, rec) in resolved.items()})
+
+    def post_execute(self, context: Any, result: Any = None) -> None:
+        super().post_execute(context, result)
+        if self.cleanup_uploads:
+            ledger = self._input_ledger or InputLedger(_state_store(context))
+            if ledger.uploads:
+                try:
+                    cleanup_uploads(ledger, self.hook.file_service(), self.log)
+                except EvolinkError as exc:
+                    self.log.warning("Could not delete every upload (they expire after 72 h): %s", exc)
 
     # ---- ResumableJobMixin: submit once, reconnect on retry ------------------------------------------
     def submit_job(self, context: Any) -> str:
@@ -348,11 +414,13 @@ class EvolinkSubmitVideoOperator(EvolinkLineageMixin, ResumableJobMixin, BaseOpe
         if self._lineage.request is None:
             # At task start, or after a deferral: the request as the rendered fields give it.
             try:
-                self._lineage.request = self.build_request().payload()
+                self._lineage.request = _plain(self._request_fields())
             except Exception:
                 extra = self.extra if isinstance(self.extra, dict) else {}
                 fields = {name: getattr(self, name) for name in REQUEST_FIELDS}
-                self._lineage.request = {**extra, **{k: v for k, v in fields.items() if v is not None}}
+                self._lineage.request = _plain(
+                    {**extra, **{k: v for k, v in fields.items() if v is not None}}
+                )
         return self._lineage
 
     def _finish(self, context: Any, task: EvolinkTask) -> list[str]:
@@ -464,3 +532,8 @@ def idempotency_key_for(context: Any, previous_task_id: Any = None, body: Any = 
 
 def _fmt(value: float | None) -> str:
     return "unknown" if value is None else f"{value:g}"
+
+
+def _plain(fields: dict[str, Any]) -> dict[str, Any]:
+    """The fields as JSON values: an ``ObjectStoragePath`` becomes its URL (``s3://bucket/key``)."""
+    return json.loads(json.dumps(fields, default=str))

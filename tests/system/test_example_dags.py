@@ -22,6 +22,7 @@ EXAMPLES = [
     "example_evolink_text_to_video",
     "example_evolink_persist_videos",
     "example_evolink_on_new_videos",
+    "example_evolink_storage_inputs",
 ]
 
 
@@ -131,3 +132,21 @@ def test_persist_videos_dag_writes_files_and_updates_the_asset(clean_emulator, t
             .where(AssetModel.name == "evolink_videos", AssetEvent.source_run_id == dag_run.run_id)
         ).all()
         assert [event.extra["paths"] for event in events] == [paths]
+
+
+def test_storage_inputs_dag_uploads_its_frames(clean_emulator, tmp_path):
+    frames = {"first.png": b"\x89PNG\r\n\x1a\n" + b"1" * 500, "last.png": b"\x89PNG\r\n\x1a\n" + b"2" * 500}
+    for name, data in frames.items():
+        (tmp_path / name).write_bytes(data)
+    dag_run = load_dag("example_evolink_storage_inputs").test(run_conf={"frames": f"file://{tmp_path}"})
+    assert dag_run.state == "success"
+    [records] = xcom_values(dag_run, "generate_video", "evolink_inputs")
+    assert [(r["field"], r["source"]) for r in records] == [
+        ("image_start", f"file://{tmp_path}/first.png"),
+        ("image_end", f"file://{tmp_path}/last.png"),
+    ]
+    [post] = [r for r in clean_emulator.state.requests() if r["path"] == "/v1/videos/generations"]
+    assert [post["body"]["image_start"], post["body"]["image_end"]] == [r["url"] for r in records]
+    # Uploaded once each, then deleted when the video was done (cleanup_uploads=True).
+    held = clean_emulator.state.uploads()
+    assert held["uploads"] == 2 and held["deleted"] == 2 and held["files"] == []
