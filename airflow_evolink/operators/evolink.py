@@ -23,7 +23,12 @@ from airflow_evolink.inputs.paths import find_storage_inputs, replace_inputs, wi
 from airflow_evolink.inputs.resolve import INPUT_MODES, XCOM_KEY, InputLedger, cleanup_uploads, resolve_inputs
 from airflow_evolink.lineage.openlineage import EvolinkLineageMixin, LineageRecord
 from airflow_evolink.operators.download import EvolinkDownloadVideoOperator, save_videos
-from airflow_evolink.operators.links import EvolinkTaskLink, EvolinkVideoLink, push_link
+from airflow_evolink.operators.links import (
+    EvolinkTaskLink,
+    push_link,
+    task_and_video_links,
+    task_link_only,
+)
 from airflow_evolink.operators.resumable import HAS_TASK_STATE_STORE, ResumableJobMixin
 from airflow_evolink.storage.checksum import DEFAULT_CHECKSUM, check_checksum_name
 from airflow_evolink.triggers.evolink import EvolinkVideoTrigger
@@ -113,7 +118,7 @@ class EvolinkSubmitVideoOperator(EvolinkLineageMixin, ResumableJobMixin, BaseOpe
         "download_to",
     )
     template_fields_renderers = {"model_params": "json", "extra": "json", "image_urls": "json"}
-    operator_extra_links: tuple[BaseOperatorLink, ...] = (EvolinkTaskLink(), EvolinkVideoLink())
+    operator_extra_links: tuple[BaseOperatorLink, ...] = task_and_video_links()
     ui_color = "#d5c6f0"
 
     def __init__(
@@ -183,7 +188,7 @@ class EvolinkSubmitVideoOperator(EvolinkLineageMixin, ResumableJobMixin, BaseOpe
         self._input_ledger: InputLedger | None = None
         if not wait_for_completion:
             # No video comes out of this task: offer only the link that has something behind it.
-            self.operator_extra_links = (EvolinkTaskLink(),)
+            self.operator_extra_links = task_link_only()
         self._finished = False
         self._submitted: EvolinkTask | None = None
         self._waited_for: str | None = None

@@ -88,6 +88,16 @@ class EvolinkVideoLink(_RecordedLink):
         return value if isinstance(value, str) else ""
 
 
+def task_and_video_links() -> tuple[BaseOperatorLink, ...]:
+    """The links of a task that makes a video; on Airflow 3.0 only the video (there is no task page)."""
+    return (EvolinkTaskLink(), EvolinkVideoLink()) if GALLERY_AVAILABLE else (EvolinkVideoLink(),)
+
+
+def task_link_only() -> tuple[BaseOperatorLink, ...]:
+    """The links of a task that only submits: its page in the gallery, where there is one."""
+    return (EvolinkTaskLink(),) if GALLERY_AVAILABLE else ()
+
+
 def push_link(context: Any, link: type[_RecordedLink], value: Any = None) -> None:
     """Show a link now: push its URL under the key the UI reads, and record it for ``get_link``."""
     ti = context["ti"]

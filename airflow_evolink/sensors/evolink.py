@@ -13,7 +13,7 @@ from airflow_evolink.core.errors import EvolinkError
 from airflow_evolink.core.task import EvolinkTask, UnlistedStatusWarning
 from airflow_evolink.hooks.evolink import EvolinkHook
 from airflow_evolink.operators.download import save_videos
-from airflow_evolink.operators.links import EvolinkTaskLink, EvolinkVideoLink, push_link
+from airflow_evolink.operators.links import EvolinkTaskLink, push_link, task_and_video_links
 from airflow_evolink.storage.checksum import DEFAULT_CHECKSUM, check_checksum_name
 from airflow_evolink.triggers.evolink import EvolinkVideoTrigger
 from airflow_evolink.utils.events import finish_task, log_cost, result_from_event
@@ -45,7 +45,7 @@ class EvolinkVideoSensor(BaseSensorOperator):
     """
 
     template_fields: Sequence[str] = ("evolink_task_id", "evolink_conn_id", "download_to")
-    operator_extra_links = (EvolinkTaskLink(), EvolinkVideoLink())
+    operator_extra_links = task_and_video_links()
     ui_color = "#e8dff5"
 
     def __init__(
