@@ -23,8 +23,12 @@ TASK_ID_KEY = "evolink_task_id"
 RETURN_VALUE = "return_value"
 
 #: The keys the gallery reads; ``return_value`` only for task instances that also carry one of these.
+#: What became of each storage-path input (``{field, source, url, ...}``), pushed by the submit operator.
+EVOLINK_INPUTS = "evolink_inputs"
+
 GALLERY_KEYS: tuple[str, ...] = (
     EVOLINK_REQUEST,
+    EVOLINK_INPUTS,
     xcom_keys.EVOLINK_TASK,
     TASK_ID_KEY,
     xcom_keys.CREDITS_RESERVED,
@@ -94,6 +98,8 @@ class Generation:
     #: The task instances that submitted or watched the task (not those that only copied its video).
     watchers: list[TaskInstanceInfo] = field(default_factory=list)
     request: dict[str, Any] = field(default_factory=dict)
+    #: Storage paths given as inputs and the URLs they became (uploaded or presigned).
+    inputs: list[dict[str, Any]] = field(default_factory=list)
     task: dict[str, Any] = field(default_factory=dict)
     result_urls: list[str] = field(default_factory=list)
     downloads: list[dict[str, Any]] = field(default_factory=list)
@@ -144,6 +150,19 @@ class Generation:
             if isinstance(value, str) and value.startswith(("https://", "http://")) and value not in found:
                 found.append(value)
         return found
+
+    @property
+    def input_sources(self) -> list[dict[str, str]]:
+        """Each storage path the user gave, with the field it filled and the URL Evolink fetched."""
+        return [
+            {
+                "field": str(item.get("field") or ""),
+                "source": str(item["source"]),
+                "url": str(item.get("url") or ""),
+            }
+            for item in self.inputs
+            if isinstance(item, dict) and item.get("source")
+        ]
 
     @property
     def error(self) -> dict[str, Any]:
@@ -273,6 +292,9 @@ def _merge(
     request = record.get(EVOLINK_REQUEST)
     if isinstance(request, dict) and not generation.request:
         generation.request = request
+    inputs = record.get(EVOLINK_INPUTS)
+    if isinstance(inputs, list) and not generation.inputs:
+        generation.inputs = inputs
     task = record.get(xcom_keys.EVOLINK_TASK)
     if isinstance(task, dict):
         # Copies disagree while a task runs: keep the terminal one, then the furthest along, then the newest.

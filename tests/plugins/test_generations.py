@@ -154,3 +154,22 @@ def test_unsatisfiable_ranges(header):
 
     with pytest.raises(RangeNotSatisfiable):
         parse_range(header, 1000)
+
+
+def test_storage_path_inputs_show_as_the_paths_the_user_gave():
+    uploaded = "https://files.example.com/u/abc.png"
+    submit = record(
+        "submit",
+        {
+            "evolink_request": {"model": "m", "prompt": "p", "image_start": uploaded},
+            "evolink_inputs": [
+                {"field": "image_start", "source": "s3://frames/shot-1.png", "url": uploaded, "reused": False}
+            ],
+            "evolink_task": evolink_task("completed", 100, results=[URL]),
+        },
+    )
+    [generation] = build_generations([submit])
+    assert generation.input_sources == [
+        {"field": "image_start", "source": "s3://frames/shot-1.png", "url": uploaded}
+    ]
+    assert generation.input_images == [uploaded]  # what a browser can show
