@@ -17,6 +17,11 @@ echo "Setting up $VENV (Airflow and the provider, pinned by $CONSTRAINTS); this 
 "$PYTHON" -m venv "$VENV"
 "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -c "$CONSTRAINTS" -e ".[test]" 2>&1 \
   | grep -v '^WARNING: Location' || true
+# The editable install leaves airflow_provider_evolink.egg-info here; with this folder on sys.path (pytest,
+# python -m) the package would be seen twice, its airflow.plugins entry point loaded twice, and Airflow's
+# Task SDK stops registering entry-point plugins at the first duplicate (later ones, e.g. OpenLineage's
+# listener, are dropped). The installed dist-info is all Python needs.
+rm -rf ./*.egg-info
 "$VENV/bin/python" -c "import airflow, airflow_evolink, aiohttp, tenacity, pydantic" \
   || { echo "bootstrap failed: the virtualenv cannot import its packages" >&2; exit 1; }
 echo "$stamp" > "$VENV/.bootstrap-stamp"

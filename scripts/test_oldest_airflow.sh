@@ -19,5 +19,8 @@ fi
 # The package is installed, not editable: reinstall it so the venv holds this checkout's code.
 "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --no-deps --force-reinstall . 2>&1 \
   | grep -v '^WARNING: Location' || true
+# Building the package leaves airflow_provider_evolink.egg-info here: remove it, or the package is seen
+# twice from this folder (see scripts/bootstrap.sh).
+rm -rf ./*.egg-info
 "$VENV/bin/python" -c "import airflow, airflow_evolink; print('Airflow', airflow.__version__)"
 "$VENV/bin/python" -m pytest -p no:cacheprovider --ignore=tests/e2e "$@"
