@@ -139,6 +139,18 @@ class StorageFile:
             return handle.read(size)
 
 
+def _store_cache() -> dict[str, Any] | None:
+    """Airflow's cache of attached object stores, by alias (where this Airflow version keeps it)."""
+    try:
+        from airflow.sdk.io.store import _STORE_CACHE
+    except ImportError:
+        try:
+            from airflow.io.store import _STORE_CACHE  # type: ignore[no-redef]
+        except ImportError:
+            return None
+    return _STORE_CACHE
+
+
 def open_storage(ref: InputRef) -> StorageFile:
     """The filesystem and path behind ``ref``; raises naming the field when no filesystem serves it.
 
@@ -150,11 +162,16 @@ def open_storage(ref: InputRef) -> StorageFile:
     if isinstance(value, ObjectStoragePath):
         return StorageFile(str(value), scheme, value.fs, str(value.path))
     text = str(value).strip()
+    cache = _store_cache()
+    known = cache is not None and scheme in cache
     try:
         path = ObjectStoragePath(text)
         return StorageFile(text, scheme, path.fs, str(path.path))
     except ValueError:
-        pass  # no filesystem registered with Airflow for this scheme
+        # No filesystem registered with Airflow for this scheme. Airflow has cached a store without one
+        # under the scheme's name: drop it, or a later attach(protocol=scheme, fs=...) gets the dud back.
+        if cache is not None and not known:
+            cache.pop(scheme, None)
     import fsspec
 
     if scheme not in fsspec.available_protocols() and scheme not in fsspec.registry:

@@ -11,7 +11,7 @@ import requests
 from fsspec.implementations.memory import MemoryFileSystem
 
 from airflow_evolink.core.errors import EvolinkValidationError
-from airflow_evolink.inputs.paths import find_storage_inputs, with_stand_ins
+from airflow_evolink.inputs.paths import find_storage_inputs, open_storage, with_stand_ins
 from airflow_evolink.inputs.resolve import InputLedger, resolve_inputs, strip_query
 from airflow_evolink.inputs.upload import EvolinkFileQuotaError, FileServiceClient, MultipartStream
 
@@ -129,3 +129,17 @@ class _Store:
 
 def _no_client() -> FileServiceClient:
     raise AssertionError("presign must not call the file service")
+
+
+def test_reading_an_unattached_scheme_leaves_airflows_store_cache_as_it_was():
+    # Airflow caches a store without a filesystem the first time it meets a scheme nobody attached; a
+    # later attach(protocol=..., fs=...) in the same process would get that dud back.
+    from airflow.sdk import ObjectStoragePath
+    from airflow.sdk.io import attach
+
+    fsspec.filesystem("memory").pipe_file("/frames/cache-check.png", PNG)
+    [ref] = find_storage_inputs({"image_start": "memory://frames/cache-check.png"})
+    open_storage(ref)
+    fs = MemoryFileSystem()
+    attach(protocol="memory", fs=fs)
+    assert ObjectStoragePath("memory://frames/cache-check.png").fs is fs

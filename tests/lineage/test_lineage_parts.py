@@ -115,13 +115,6 @@ def test_hook_lineage_reports_the_final_path_not_the_temporary_one(
         from airflow.sdk.io import attach
         from fsspec.implementations.memory import MemoryFileSystem
 
-        # Airflow caches one store per scheme on first use (without a filesystem when none was attached,
-        # as an earlier test's ObjectStoragePath("memory://...") leaves it); attach ours afresh.
-        try:
-            from airflow.sdk.io.store import _STORE_CACHE
-        except ImportError:  # older Airflow keeps it elsewhere
-            from airflow.io.store import _STORE_CACHE  # type: ignore[no-redef]
-        _STORE_CACHE.pop("memory", None)
         attach(protocol="memory", fs=MemoryFileSystem())
     task_id, url = finished_task(clean_emulator)
     folder = f"file://{tmp_path}/videos" if where == "file" else f"memory://lineage-{tmp_path.name}/videos"
