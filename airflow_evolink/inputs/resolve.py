@@ -24,6 +24,7 @@ from fsspec import AbstractFileSystem
 
 from airflow_evolink.core.errors import EvolinkValidationError
 from airflow_evolink.inputs.paths import InputRef, StorageFile, open_storage, sniff_content_type
+from airflow_evolink.inputs.shared import SharedUploads
 from airflow_evolink.inputs.upload import MAX_UPLOAD_BYTES, FileServiceClient
 from airflow_evolink.storage.checksum import new_checksum
 
@@ -194,6 +195,15 @@ def _upload(
     key = fingerprint(item.file, item.size, item.info)
     record = ledger.uploads.get(key)
     reused = ledger.live(record, now)
+    shared: SharedUploads | None = None
+    if not reused:
+        # Uploaded by another task instance or run within its 72 h, and still served: use it.
+        shared = SharedUploads(client().base_url, log)
+        earlier = shared.get(key)
+        if ledger.live(earlier, now) and earlier and SharedUploads.still_served(str(earlier["file_url"])):
+            record, reused = earlier, True
+            ledger.uploads[key] = record
+            ledger.save()
     if not reused:
         uploaded = client().upload_stream(
             item.file.open, size=item.size, filename=item.file.name, content_type=item.content_type
@@ -206,6 +216,8 @@ def _upload(
         }
         ledger.uploads[key] = record
         ledger.save()  # at once: a crash before the POST must not lose the upload
+        if shared is not None:
+            shared.put(key, record, now)
     assert record is not None
     url = str(record["file_url"])
     return url, ResolvedInput(
@@ -241,6 +253,7 @@ def _presign(item: _Checked, ledger: InputLedger, now: float) -> tuple[str, Reso
 def cleanup_uploads(ledger: InputLedger, client: FileServiceClient, log: Any) -> int:
     """Delete every upload this task instance made (all tries); returns how many the service deleted."""
     deleted = 0
+    SharedUploads(client.base_url, log).forget({str(r["file_id"]) for r in ledger.uploads.values()})
     for key, record in list(ledger.uploads.items()):
         if client.delete(str(record["file_id"])):
             deleted += 1

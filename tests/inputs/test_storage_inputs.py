@@ -16,6 +16,7 @@ import pytest
 
 from airflow_evolink.inputs.upload import MAX_UPLOAD_BYTES
 from tests.airflow_helpers import dag_bag, xcom_values
+from tests.conftest import TEST_API_KEY
 
 pytestmark = pytest.mark.usefixtures("airflow_db")
 
@@ -161,3 +162,38 @@ def test_a_text_file_is_refused_for_an_image_field(clean_emulator, tmp_path, cap
     assert dag_run.state == "failed"
     assert clean_emulator.state.requests() == []
     assert "must be an image file" in capfd.readouterr().out
+
+
+def test_a_file_uploaded_by_an_earlier_run_is_not_uploaded_again(clean_emulator, tmp_path):
+    (tmp_path / "first.png").write_bytes(png(6000, 9))
+    frame = f"file://{tmp_path}/first.png"
+    first = run("inputs_first", first=frame)
+    second = run("inputs_first", first=frame)  # another run, another task instance, the same file
+    assert first.state == second.state == "success"
+    assert clean_emulator.state.uploads()["uploads"] == 1
+    [[earlier], [later]] = xcom_values(first, "generate", "evolink_inputs") + xcom_values(
+        second, "generate", "evolink_inputs"
+    )
+    assert (earlier["reused"], later["reused"]) == (False, True)
+    assert later["file_id"] == earlier["file_id"]
+    posts = requests_to(clean_emulator, CREATE)
+    assert [p["body"]["image_start"] for p in posts] == [earlier["url"]] * 2
+
+
+def test_an_upload_deleted_elsewhere_is_uploaded_again(clean_emulator, tmp_path):
+    (tmp_path / "first.png").write_bytes(png(6000, 10))
+    frame = f"file://{tmp_path}/first.png"
+    first = run("inputs_first", first=frame)
+    [[earlier]] = xcom_values(first, "generate", "evolink_inputs")
+    import requests
+
+    assert requests.delete(
+        f"{clean_emulator.base_url}/api/v1/files/{earlier['file_id']}",
+        headers={"Authorization": f"Bearer {TEST_API_KEY}"},
+        timeout=10,
+    ).ok
+    second = run("inputs_first", first=frame)
+    assert second.state == "success"
+    [[later]] = xcom_values(second, "generate", "evolink_inputs")
+    assert later["reused"] is False and later["file_id"] != earlier["file_id"]
+    assert clean_emulator.state.uploads()["uploads"] == 2
