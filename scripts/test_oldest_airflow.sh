@@ -1,26 +1,38 @@
 #!/usr/bin/env bash
 # The suite on the oldest Airflow line the provider claims (3.0), in its own venv, with the provider
-# installed from the checkout the way a user installs it (not editable). The e2e tests run on the newest
-# Airflow only (scripts/test.sh).
+# installed from the checkout the way a user installs it (not editable). The e2e and browser tests run on
+# the newest Airflow only (scripts/test.sh), and so do the tests that do not touch Airflow (the emulator,
+# the benchmarks' schedule checks).
+#   bash scripts/test_oldest_airflow.sh --prepare   only set up the venv and install this checkout
+#   bash scripts/test_oldest_airflow.sh [pytest args]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV=${EVOLINK_OLDEST_VENV:-.venv-airflow-3.0}
 PYTHON=${PYTHON:-$(command -v python3.11 || command -v python3)}
 CONSTRAINTS=constraints/constraints-airflow-3.0-py3.11.txt
 
+# The package is built from a copy of the checkout: building in place leaves an egg-info here, and with
+# this folder on sys.path the package would be seen twice (see scripts/bootstrap.sh). It also lets this
+# run beside the newest Airflow's tests without touching their files.
+src=$(mktemp -d)
+trap 'rm -rf "$src"' EXIT
+tar --exclude='./.venv*' --exclude='./.git' --exclude='./artifacts' --exclude='*.egg-info' \
+  --exclude='__pycache__' -cf - . | tar -xf - -C "$src"
+
 stamp=$(cat setup.cfg pyproject.toml "$CONSTRAINTS" | sha256sum | cut -c1-16)
 if ! [ -x "$VENV/bin/python" ] || [ "$(cat "$VENV/.bootstrap-stamp" 2>/dev/null)" != "$stamp" ]; then
   echo "Setting up $VENV (Airflow 3.0, pinned by $CONSTRAINTS)..."
   "$PYTHON" -m venv "$VENV"
-  "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -c "$CONSTRAINTS" ".[test]" 2>&1 \
+  "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -c "$CONSTRAINTS" "$src[test]" 2>&1 \
     | grep -v '^WARNING: Location' || true
   echo "$stamp" > "$VENV/.bootstrap-stamp"
 fi
-# The package is installed, not editable: reinstall it so the venv holds this checkout's code.
-"$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --no-deps --force-reinstall . 2>&1 \
+# Not editable: reinstall so the venv holds this checkout's code.
+"$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --no-deps --force-reinstall "$src" 2>&1 \
   | grep -v '^WARNING: Location' || true
-# Building the package leaves airflow_provider_evolink.egg-info here: remove it, or the package is seen
-# twice from this folder (see scripts/bootstrap.sh).
-rm -rf ./*.egg-info
 "$VENV/bin/python" -c "import airflow, airflow_evolink; print('Airflow', airflow.__version__)"
-"$VENV/bin/python" -m pytest -p no:cacheprovider --ignore=tests/e2e "$@"
+if [ "${1:-}" = "--prepare" ]; then
+  exit 0
+fi
+"$VENV/bin/python" -m pytest -p no:cacheprovider --ignore=tests/e2e --ignore=tests/browser \
+  --ignore=tests/emulator --ignore=tests/unit/benchmarks "$@"

@@ -49,6 +49,7 @@ class UiCluster:
     emulator: str
     run_id: str
     videos: Path
+    database: PostgresDatabase
 
     @property
     def base_url(self) -> str:
@@ -89,7 +90,9 @@ def ui_cluster() -> Iterator[UiCluster]:
             run_id = f"browser_{int(time.time())}"
             videos = home / "videos"
             airflow.trigger(DAG_ID, run_id, conf={"destination": videos.as_uri()})
-            yield UiCluster(airflow=airflow, emulator=emulator, run_id=run_id, videos=videos)
+            yield UiCluster(
+                airflow=airflow, emulator=emulator, run_id=run_id, videos=videos, database=database
+            )
     finally:
         airflow.stop()
         database.drop()
@@ -299,3 +302,60 @@ def test_plugin_routes_refuse_requests_without_a_login(ui_cluster: UiCluster, fi
             )
             answers[(route, json.dumps(cookies))] = response.status_code
     assert {key: status for key, status in answers.items() if status not in (401, 403)} == {}
+
+
+def test_the_gallery_is_registered_once_with_airflows_default_provider_discovery(
+    ui_cluster: UiCluster,
+) -> None:
+    # Airflow's default (lazy provider discovery) skips provider-info plugins: the gallery comes in through
+    # the airflow.plugins entry point, once, with no plugin import error of ours.
+    plugins = ui_cluster.airflow.api("GET", "/plugins")["plugins"]
+    assert [p["name"] for p in plugins].count("evolink_gallery") == 1
+    errors = ui_cluster.airflow.api("GET", "/plugins/importErrors")["import_errors"]
+    assert [e for e in errors if "evolink" in json.dumps(e).lower()] == [], errors
+
+
+def test_the_stored_video_is_served_by_range(page: Any, ui_cluster: UiCluster, finished_run: str) -> None:
+    assert finished_run == "success"
+    video = (
+        f"{ui_cluster.base_url}{PLUGIN}/dags/{DAG_ID}/runs/{ui_cluster.run_id}/tasks/save_videos/video"
+        "?map_index=-1&n=0"
+    )
+    content = stored_video(ui_cluster).read_bytes()
+    partial = page.request.get(video, headers={"Range": "bytes=0-99"}, max_redirects=0)
+    assert partial.status == 206
+    assert partial.body() == content[:100]
+    assert partial.headers["content-range"] == f"bytes 0-99/{len(content)}"
+    beyond = page.request.get(video, headers={"Range": f"bytes={len(content)}-"}, max_redirects=0)
+    assert beyond.status == 416
+
+
+#: The README's query for credits per DAG and per day (PostgreSQL metadata DB).
+COSTS_SQL = """
+SELECT dag_id, date_trunc('day', timestamp)::date AS day, sum((value #>> '{}')::numeric) AS credits_used
+FROM xcom WHERE key = 'credits_used'
+GROUP BY dag_id, day ORDER BY day, dag_id
+"""
+
+
+def test_the_readme_cost_queries_agree(ui_cluster: UiCluster, finished_run: str) -> None:
+    assert finished_run == "success"
+    [(dag_id, _day, from_sql)] = ui_cluster.database.query(COSTS_SQL)
+    airflow = ui_cluster.airflow
+    entries = airflow.api(
+        "GET", "/dags/~/dagRuns/~/taskInstances/~/xcomEntries", params={"xcom_key": "credits_used"}
+    )["xcom_entries"]
+    # The list names the entries; each value is read on its own, as the README says.
+    from_rest = sum(
+        float(
+            airflow.api(
+                "GET",
+                f"/dags/{e['dag_id']}/dagRuns/{e['run_id']}/taskInstances/{e['task_id']}/xcomEntries/credits_used",
+                params={"map_index": e["map_index"], "deserialize": "true"},
+            )["value"]
+        )
+        for e in entries
+        if e["dag_id"] == dag_id
+    )
+    assert dag_id == DAG_ID
+    assert float(from_sql) == from_rest > 0
