@@ -22,7 +22,7 @@ ruff check .
 echo "== mypy"
 mypy
 echo "== pytest (Airflow $(python -c 'import airflow; print(airflow.__version__)'))"
-python -m pytest -p no:cacheprovider "$@"
+python -m pytest -p no:cacheprovider --durations=15 "$@"
 if [ "$#" -gt 0 ]; then
   exit 0
 fi
