@@ -9,6 +9,8 @@ from airflow.models.xcom import XComModel
 from airflow.utils.session import create_session
 from sqlalchemy import select
 
+from airflow_evolink.core.account import format_credits
+
 
 def main(dag_id: str) -> int:
     with create_session() as session:
@@ -26,7 +28,8 @@ def main(dag_id: str) -> int:
     values = {(task_id, key): value for task_id, key, value in rows}
     print(f"DAG run {run.run_id}: {run.state}")
     print(f"  Evolink task id: {values.get(('submit_video', 'return_value'))}")
-    print(f"  credits reserved: {values.get(('submit_video', 'credits_reserved'))}")
+    print(f"  credits reserved: {format_credits(values.get(('submit_video', 'credits_reserved')))}")
+    print(f"  credits used: {format_credits(values.get(('wait_for_video', 'credits_used')))}")
     urls = values.get(("wait_for_video", "return_value")) or []
     for url in urls:
         print(f"  result video: {url}")
