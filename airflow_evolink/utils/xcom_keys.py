@@ -10,3 +10,7 @@ IDEMPOTENCY_REPLAYED = "idempotency_replayed"
 ESTIMATED_TIME = "estimated_time"
 RESULT_URLS = "result_urls"
 DOWNLOADS = "downloads"
+#: The price of the request from Evolink's published rules, before the paid POST (CostEstimate.to_xcom()).
+EVOLINK_ESTIMATE = "evolink_estimate"
+#: What Evolink says it charged: ``billing`` as the task reports it (charge/refund status and credits).
+EVOLINK_BILLING = "evolink_billing"
