@@ -37,7 +37,7 @@ def usd_to_uc(usd: int | float | str | Decimal) -> Decimal:
 def format_uc(uc: int | Decimal) -> str:
     """``27 credits (270,000 UC, ~$0.40)``: an amount whose unit is certain, with its dollar figure."""
     credits = uc_to_credits(uc)
-    return f"{_plain(credits)} credits ({_plain(Decimal(uc))} UC, ~${_usd(uc_to_usd(uc))})"
+    return f"{_plain(credits)} credits ({_plain(Decimal(uc))} UC, {_usd(uc_to_usd(uc))})"
 
 
 def format_known_credits(credits: int | float | str | Decimal | None) -> str:
@@ -45,7 +45,7 @@ def format_known_credits(credits: int | float | str | Decimal | None) -> str:
     if credits is None:
         return "unknown"
     value = _decimal(credits)
-    return f"{_plain(value)} credits (~${_usd(value / CREDITS_PER_USD)})"
+    return f"{_plain(value)} credits ({_usd(value / CREDITS_PER_USD)})"
 
 
 def _decimal(value: int | float | str | Decimal) -> Decimal:
@@ -63,5 +63,5 @@ def _plain(value: Decimal) -> str:
 def _usd(value: Decimal) -> str:
     cents = value.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
     if value and not cents:
-        return "<0.01"
-    return f"{cents:,.2f}"
+        return "<$0.01"
+    return f"~${cents:,.2f}"
