@@ -34,7 +34,7 @@ mode, base, path = sys.argv[1:4]
 import requests
 from airflow_evolink.inputs.paths import find_storage_inputs
 from airflow_evolink.inputs.resolve import InputLedger, resolve_inputs
-from airflow_evolink.inputs.upload import FileServiceClient
+from airflow_evolink.hooks.files import FileServiceClient
 session = requests.Session()
 headers = {{"Authorization": "Bearer {key}"}}
 requests.get(base + "/api/v1/files/quota", headers=headers, timeout=10)  # connection and imports warm

@@ -8,7 +8,7 @@ from typing import Any
 from airflow_evolink.core.errors import EvolinkAuthError
 from airflow_evolink.core.protocol import normalize_base_url
 
-#: Evolink's file service, a host of its own (/work/shared/evolink-api.md section 1.3).
+#: Evolink's file service, a host of its own (EvoLinkAI/evolink-media-mcp ``services/file-client.ts``).
 DEFAULT_FILES_BASE_URL = "https://files-api.evolink.ai"
 #: Connection extra keys the provider reads itself; HttpHook would send any other key as a header.
 PROVIDER_EXTRA_KEYS = ("files_base_url",)

@@ -40,8 +40,8 @@ from airflow_evolink.core.task import EvolinkTask, UnlistedStatusWarning, parse_
 from airflow_evolink.get_provider_info import UI_FIELD_BEHAVIOUR
 from airflow_evolink.hooks.async_transport import send_async, shared_session
 from airflow_evolink.hooks.connection import PROVIDER_EXTRA_KEYS, EvolinkConnectionConfig
+from airflow_evolink.hooks.files import FileServiceClient
 from airflow_evolink.hooks.sync_transport import send_sync
-from airflow_evolink.inputs.upload import FileServiceClient
 
 _T = TypeVar("_T")
 

@@ -13,8 +13,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, BinaryIO
 
-from airflow_evolink.compat import ObjectStoragePath
 from airflow_evolink.core.errors import EvolinkValidationError
+from airflow_evolink.version_compat import ObjectStoragePath
 
 #: Fields that name an input even without the ``_url`` suffix (Kling's first and last frame).
 FRAME_FIELDS = ("image_start", "image_end")

@@ -23,9 +23,9 @@ from urllib.parse import urlsplit, urlunsplit
 from fsspec import AbstractFileSystem
 
 from airflow_evolink.core.errors import EvolinkValidationError
+from airflow_evolink.hooks.files import MAX_UPLOAD_BYTES, FileServiceClient
 from airflow_evolink.inputs.paths import InputRef, StorageFile, open_storage, sniff_content_type
 from airflow_evolink.inputs.shared import SharedUploads
-from airflow_evolink.inputs.upload import MAX_UPLOAD_BYTES, FileServiceClient
 from airflow_evolink.storage.checksum import new_checksum
 
 INPUT_MODES = ("upload", "presign")

@@ -11,9 +11,9 @@ import requests
 from fsspec.implementations.memory import MemoryFileSystem
 
 from airflow_evolink.core.errors import EvolinkValidationError
+from airflow_evolink.hooks.files import EvolinkFileQuotaError, FileServiceClient, MultipartStream
 from airflow_evolink.inputs.paths import find_storage_inputs, open_storage, with_stand_ins
 from airflow_evolink.inputs.resolve import InputLedger, resolve_inputs, strip_query
-from airflow_evolink.inputs.upload import EvolinkFileQuotaError, FileServiceClient, MultipartStream
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 200
 SECRET = "X-Amz-Signature=abc123secret"

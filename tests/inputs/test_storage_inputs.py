@@ -14,7 +14,7 @@ from typing import Any
 import fsspec
 import pytest
 
-from airflow_evolink.inputs.upload import MAX_UPLOAD_BYTES
+from airflow_evolink.hooks.files import MAX_UPLOAD_BYTES
 from tests.airflow_helpers import dag_bag, xcom_values
 from tests.conftest import TEST_API_KEY
 
