@@ -12,12 +12,10 @@ when the try ends, so that value must be the same.
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any
 from urllib.parse import quote, urlsplit
 
-from airflow_evolink.compat import BaseOperatorLink
-from airflow_evolink.utils import xcom_keys
-from airflow_evolink.version_compat import AIRFLOW_V_3_1_PLUS
+from airflow_evolink.version_compat import AIRFLOW_V_3_1_PLUS, BaseOperatorLink
 
 LINKS_ATTRIBUTE = "_evolink_link_urls"
 #: Where the gallery plugin's FastAPI app is mounted on the api-server.
@@ -78,7 +76,6 @@ class EvolinkVideoLink(_RecordedLink):
     """The video: the stored copy when one was saved, else the live result link (it expires after 24 h)."""
 
     name = "Evolink Video"
-    source_key: ClassVar[str] = xcom_keys.RESULT_URLS
 
     def url_for(self, ti: Any, value: Any) -> str:
         if GALLERY_AVAILABLE:

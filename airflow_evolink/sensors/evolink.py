@@ -8,16 +8,16 @@ from datetime import timedelta
 from functools import cached_property
 from typing import Any
 
-from airflow_evolink.compat import BaseSensorOperator, PokeReturnValue
 from airflow_evolink.core.errors import EvolinkError
 from airflow_evolink.core.task import EvolinkTask, UnlistedStatusWarning
 from airflow_evolink.hooks.evolink import EvolinkHook
-from airflow_evolink.operators.download import save_videos
-from airflow_evolink.operators.links import EvolinkTaskLink, push_link, task_and_video_links
+from airflow_evolink.links.evolink import EvolinkTaskLink, push_link, task_and_video_links
 from airflow_evolink.storage.checksum import DEFAULT_CHECKSUM, check_checksum_name
 from airflow_evolink.triggers.evolink import EvolinkVideoTrigger
 from airflow_evolink.utils.events import finish_task, log_cost, result_from_event
 from airflow_evolink.utils.failures import raise_airflow_error
+from airflow_evolink.utils.videos import save_videos
+from airflow_evolink.version_compat import BaseSensorOperator, PokeReturnValue
 
 DEFAULT_TIMEOUT = 2 * 60 * 60
 DEFAULT_POKE_INTERVAL = 15.0

@@ -8,7 +8,7 @@ from typing import Any
 from airflow_evolink.compat import AirflowException, AirflowFailException
 from airflow_evolink.core.task import EvolinkTask
 from airflow_evolink.hooks.evolink import EvolinkHook
-from airflow_evolink.operators.links import EvolinkTaskLink, EvolinkVideoLink, push_link
+from airflow_evolink.links.evolink import EvolinkTaskLink, EvolinkVideoLink, push_link
 from airflow_evolink.utils import xcom_keys
 from airflow_evolink.utils.costs import cost_line, credits_used_of
 from airflow_evolink.utils.failures import check_task_succeeded

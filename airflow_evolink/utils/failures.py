@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from typing import NoReturn
 
-from airflow_evolink.compat import AirflowException, AirflowFailException
 from airflow_evolink.core.errors import EvolinkError, EvolinkTaskFailedError
 from airflow_evolink.core.task import EvolinkTask
+from airflow_evolink.version_compat import AirflowException, AirflowFailException
 
 
 def raise_airflow_error(exc: EvolinkError) -> NoReturn:

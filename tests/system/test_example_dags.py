@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from airflow_evolink.operators.links import GALLERY_AVAILABLE, gallery_path
+from airflow_evolink.links.evolink import GALLERY_AVAILABLE, gallery_path
 from airflow_evolink.utils import xcom_keys
 from airflow_evolink.version_compat import AIRFLOW_V_3_1_PLUS
 from tests.airflow_helpers import dag_bag, rendered_map_indexes, xcom_keys_of, xcom_values

@@ -6,7 +6,6 @@ from typing import Any
 
 import pytest
 
-from airflow_evolink.compat import AirflowException, AirflowFailException
 from airflow_evolink.core.errors import (
     EvolinkConnectionError,
     EvolinkError,
@@ -18,7 +17,7 @@ from airflow_evolink.core.errors import (
 )
 from airflow_evolink.core.protocol import error_from_response
 from airflow_evolink.core.task import parse_task
-from airflow_evolink.operators.links import (
+from airflow_evolink.links.evolink import (
     GALLERY_AVAILABLE,
     EvolinkTaskLink,
     EvolinkVideoLink,
@@ -27,6 +26,7 @@ from airflow_evolink.operators.links import (
 from airflow_evolink.utils import xcom_keys
 from airflow_evolink.utils.events import finish_task, result_from_event
 from airflow_evolink.utils.failures import check_task_succeeded, raise_airflow_error
+from airflow_evolink.version_compat import AirflowException, AirflowFailException
 
 TASK_ID = "task-unified-1757169743-7cvnl5zw"
 URL = "https://files.example.com/v.mp4"
