@@ -1,11 +1,8 @@
-"""Airflow names that moved between 3.x releases, resolved once here through common-compat."""
+"""Kept so existing imports work: Airflow's version differences live in :mod:`airflow_evolink.version_compat`."""
 
 from __future__ import annotations
 
-import contextlib
-from typing import Any
-
-from airflow.providers.common.compat.sdk import (
+from airflow_evolink.version_compat import (
     AirflowException,
     AirflowFailException,
     BaseHook,
@@ -15,16 +12,8 @@ from airflow.providers.common.compat.sdk import (
     ObjectStoragePath,
     PokeReturnValue,
     conf,
+    mask_secret,
 )
-from airflow.providers.common.compat.sdk import mask_secret as _mask_secret
-
-
-def mask_secret(secret: Any) -> None:
-    """Register a secret with Airflow's log masker; never let masking break a task."""
-    if secret:
-        with contextlib.suppress(Exception):
-            _mask_secret(secret)
-
 
 __all__ = [
     "AirflowException",
