@@ -348,7 +348,7 @@ _RULES: dict[str, FamilyRules] = {
     ),
     # spec seedance-1.5-pro: duration 4..12, quality 480p..1080p, image_urls at most 2
     "seedance-1.5-pro": FamilyRules(duration_min=4, duration_max=12, qualities=_SD_TO_HD, images_max=2),
-    # evolink-media-mcp video-api-params.md (/work/shared/evolink-api.md section 5): 2..12 s, 1 image
+    # EvoLinkAI/evolink-media-mcp video-api-params.md: 2..12 s, 1 image
     "doubao-seedance-1.0-pro-fast": FamilyRules(
         duration_min=2, duration_max=12, qualities=_SD_TO_HD, images_max=1
     ),

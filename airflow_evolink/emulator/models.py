@@ -3,9 +3,9 @@
 Deliberately independent of the client's rule table: if both were generated from one source, a wrong rule
 would pass the client's own tests. The emulator must accept everything the real API accepts, so it
 refuses only what a source states. "Spec" below is Evolink's generated parameter file (evolink-cli
-``packages/cli/src/platform/core/src/data/model-params.generated.js``, docs snapshot 79a6b56a; see
-/work/shared/evolink-api.md section 9), "notes" is /work/shared/evolink-api.md section 5. Where the spec
-is loose the emulator accepts:
+``packages/cli/src/platform/core/src/data/model-params.generated.js``, docs snapshot 79a6b56a), "notes"
+are the model pages on docs.evolink.ai and EvoLinkAI/evolink-media-mcp ``video-api-params.md``. Where the
+spec is loose the emulator accepts:
 
 * Prompt limits the spec counts in tokens (Wan 2.5, Veo, Sora, Seedance) or per language with truncation
   (HappyHorse) are not checked.

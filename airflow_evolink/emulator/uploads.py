@@ -1,7 +1,7 @@
 """The file service (``https://files-api.evolink.ai``), served by the emulator on the same port.
 
-Routes, as Evolink documents them (EvoLinkAI/evolink-media-mcp ``services/file-client.ts``; see
-/work/shared/evolink-api.md section 1.3), all behind the same Bearer key as /v1:
+Routes, as Evolink's own clients document them (EvoLinkAI/evolink-media-mcp ``services/file-client.ts``,
+evolink-cli ``services/file-client.js``), all behind the same Bearer key as /v1:
   POST   /api/v1/files/upload/stream   multipart field ``file``
   POST   /api/v1/files/upload/base64   ``{base64_data, file_name?}`` (a ``data:...;base64,`` prefix is allowed)
   POST   /api/v1/files/upload/url      ``{file_url}``: the emulator fetches it
@@ -125,19 +125,27 @@ async def upload_stream(request: web.Request) -> web.StreamResponse:
     return _stored(request, file_id, path, name, size, mime)
 
 
-async def upload_base64(request: web.Request) -> web.StreamResponse:
+async def _json_upload(request: web.Request, field: str) -> web.Response | tuple[Any, str]:
+    """What the JSON upload routes share: the quota refusal, then the JSON body and its required ``field``."""
     refusal = _refusal_before_upload(request)
     if refusal is not None:
         return refusal
-    state = state_of(request)
-    limit = state.config.upload_max_bytes
     try:
         body = json.loads(await request.read())
-        text = str(body["base64_data"])
+        return body, str(body[field])
     except (ValueError, KeyError, TypeError):
-        return fail(400, "invalid_request", "Expected JSON {base64_data}")
+        return fail(400, "invalid_request", f"Expected JSON {{{field}}}")
     except web.HTTPRequestEntityTooLarge:
-        return _too_large(limit)
+        return _too_large(state_of(request).config.upload_max_bytes)
+
+
+async def upload_base64(request: web.Request) -> web.StreamResponse:
+    parsed = await _json_upload(request, "base64_data")
+    if isinstance(parsed, web.Response):
+        return parsed
+    body, text = parsed
+    state = state_of(request)
+    limit = state.config.upload_max_bytes
     mime = "application/octet-stream"
     if text.startswith("data:") and "," in text:
         header, text = text.split(",", 1)
@@ -155,16 +163,12 @@ async def upload_base64(request: web.Request) -> web.StreamResponse:
 
 
 async def upload_url(request: web.Request) -> web.StreamResponse:
-    refusal = _refusal_before_upload(request)
-    if refusal is not None:
-        return refusal
+    parsed = await _json_upload(request, "file_url")
+    if isinstance(parsed, web.Response):
+        return parsed
+    url = parsed[1]
     state = state_of(request)
     limit = state.config.upload_max_bytes
-    try:
-        body = json.loads(await request.read())
-        url = str(body["file_url"])
-    except (ValueError, KeyError, TypeError):
-        return fail(400, "invalid_request", "Expected JSON {file_url}")
     file_id, path = state.uploads.new_part()
     size = 0
     try:

@@ -1,6 +1,6 @@
 """Property-based tests of request validation, per model family.
 
-The expected ranges are written out here from the API notes (/work/shared/evolink-api.md), independently
+The expected ranges are written out here from the API's docs (docs.evolink.ai model pages), independently
 of ``models.py``, so that a wrong rule there cannot make its own test pass. Valid combinations must be
 accepted with a payload that is exactly the non-None fields given; a combination with one broken field
 must raise :class:`EvolinkValidationError` naming that field. The last property runs the real hook
