@@ -12,6 +12,7 @@ import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -115,6 +116,54 @@ def airflow_db() -> None:
     Pool.create_or_update_pool(
         "evolink_submissions", slots=2, description="Evolink submissions", include_deferred=False
     )
+
+
+#: Tests that do not touch Airflow (the emulator, the pure core rules, the benchmarks' schedule checks, the
+#: import rules): the oldest Airflow's run (scripts/test_oldest_airflow.sh) deselects them with
+#: ``--airflow-only``, as they would prove the same thing twice. tests/unit/test_airflow_free.py checks that
+#: importing them imports no Airflow. (test_emulator_accepts_spec.py sends through the real hook: it stays.)
+NO_AIRFLOW = (
+    *(
+        path.relative_to(REPO).as_posix()
+        for path in sorted((REPO / "tests" / "emulator").glob("test_*.py"))
+        if path.name != "test_emulator_accepts_spec.py"
+    ),
+    "tests/unit/benchmarks/test_poll_schedule_targets.py",
+    "tests/unit/core/test_models.py",
+    "tests/unit/core/test_retry_and_polling.py",
+    "tests/unit/core/test_task_and_protocol.py",
+    "tests/unit/test_import_rules.py",
+    "tests/unit/test_airflow_free.py",
+)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--airflow-only",
+        action="store_true",
+        help="deselect the tests that do not touch Airflow (tests/conftest.py NO_AIRFLOW)",
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if not config.getoption("--airflow-only"):
+        return
+    keep, drop = [], []
+    for item in items:
+        relative = item.path.relative_to(REPO).as_posix()
+        (drop if relative in NO_AIRFLOW else keep).append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
+
+
+@pytest.fixture(scope="session")
+def shared_cluster() -> Iterator[Any]:
+    """One real Airflow cluster for the e2e and browser modules that can share it (tests/e2e/cluster.py)."""
+    from tests.e2e.cluster import shared_cluster as start
+
+    with start() as cluster:
+        yield cluster
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:

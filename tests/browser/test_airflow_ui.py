@@ -1,9 +1,9 @@
 """The provider in Airflow's own UI, in a real Chromium, against real Airflow components.
 
-One cluster for the module: api-server, scheduler, dag-processor and triggerer on a PostgreSQL metadata DB,
-the simple auth manager with one admin user and password (no all-admins shortcut), connection testing
-enabled, and the Evolink emulator as its own process. The persist-videos example DAG is triggered as soon
-as the cluster is up, so it runs while the connection pages are tested.
+The session's shared cluster (tests/e2e/cluster.py): api-server, scheduler, dag-processor and triggerer on a
+PostgreSQL metadata DB, the simple auth manager with one admin user and password (no all-admins shortcut),
+connection testing enabled, and the Evolink emulator as its own process. The persist-videos example DAG is
+triggered as soon as this module starts, so it runs while the connection pages are tested.
 
 The browser signs in through the login page, then checks the Evolink connection form and its Test button,
 the DAG run, the gallery plugin's player (the served bytes are the stored file's and Chromium plays them),
@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import re
-import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -27,7 +26,7 @@ import requests
 
 from airflow_evolink.version_compat import AIRFLOW_V_3_1_PLUS
 from tests.browser.conftest import FAILED, UI_TIMEOUT_MS, assert_plays, screenshot
-from tests.e2e.cluster import AirflowCluster, PostgresDatabase, emulator_process, wait_for
+from tests.e2e.cluster import SHARED_LOGIN, AirflowCluster, PostgresDatabase, SharedCluster, wait_for
 
 try:
     from playwright.sync_api import expect
@@ -37,9 +36,8 @@ except ImportError:  # the browser fixture says why the tests cannot run (skip l
 pytestmark = pytest.mark.skipif(not AIRFLOW_V_3_1_PLUS, reason="the browser tests target the Airflow 3.1+ UI")
 
 DAG_ID = "example_evolink_persist_videos"
-USERNAME, PASSWORD = "admin", "browser-test-Pw-7c41"
+USERNAME, PASSWORD = SHARED_LOGIN
 API_KEY = "sk-browser-test-2b8e"
-JOB_SECONDS = 3
 PLUGIN = "/evolink"
 
 
@@ -57,45 +55,30 @@ class UiCluster:
 
 
 @pytest.fixture(scope="module")
-def ui_cluster() -> Iterator[UiCluster]:
-    database = PostgresDatabase()
-    database.create()
-    home = Path(tempfile.mkdtemp(prefix="evolink-browser-"))
-    airflow = AirflowCluster(
-        home=home,
-        db_url=database.url,
-        login=(USERNAME, PASSWORD),
-        extra_env={
-            "AIRFLOW__CORE__TEST_CONNECTION": "Enabled",
+def ui_cluster(shared_cluster: SharedCluster) -> UiCluster:
+    airflow, emulator = shared_cluster.airflow, shared_cluster.emulator
+    emulator_url = urlsplit(emulator)
+    # The host without the port and the port on its own: Airflow 3.3's Test button in the connection
+    # list sends port 0 for a connection without one, which the API then refuses as "host or port
+    # differs from the stored connection". (Tasks use the environment's evolink_default, which comes
+    # first; this stored one is what the connection pages show and test.)
+    airflow.api(
+        "POST",
+        "/connections",
+        json={
+            "connection_id": "evolink_default",
+            "conn_type": "evolink",
+            "host": f"{emulator_url.scheme}://{emulator_url.hostname}",
+            "port": emulator_url.port,
+            "password": API_KEY,
         },
     )
-    try:
-        with emulator_process(JOB_SECONDS) as emulator:
-            airflow.start_all()
-            emulator_url = urlsplit(emulator)
-            # The host without the port and the port on its own: Airflow 3.3's Test button in the
-            # connection list sends port 0 for a connection without one, which the API then refuses as
-            # "host or port differs from the stored connection".
-            airflow.api(
-                "POST",
-                "/connections",
-                json={
-                    "connection_id": "evolink_default",
-                    "conn_type": "evolink",
-                    "host": f"{emulator_url.scheme}://{emulator_url.hostname}",
-                    "port": emulator_url.port,
-                    "password": API_KEY,
-                },
-            )
-            run_id = f"browser_{int(time.time())}"
-            videos = home / "videos"
-            airflow.trigger(DAG_ID, run_id, conf={"destination": videos.as_uri()})
-            yield UiCluster(
-                airflow=airflow, emulator=emulator, run_id=run_id, videos=videos, database=database
-            )
-    finally:
-        airflow.stop()
-        database.drop()
+    run_id = f"browser_{int(time.time())}"
+    videos = airflow.home / "videos"
+    airflow.trigger(DAG_ID, run_id, conf={"destination": videos.as_uri()})
+    return UiCluster(
+        airflow=airflow, emulator=emulator, run_id=run_id, videos=videos, database=shared_cluster.database
+    )
 
 
 @pytest.fixture(scope="module")
@@ -340,7 +323,10 @@ GROUP BY dag_id, day ORDER BY day, dag_id
 
 def test_the_readme_cost_queries_agree(ui_cluster: UiCluster, finished_run: str) -> None:
     assert finished_run == "success"
-    [(dag_id, _day, from_sql)] = ui_cluster.database.query(COSTS_SQL)
+    # Other modules may run DAGs on the shared cluster: this DAG's rows are the ones compared.
+    rows = [row for row in ui_cluster.database.query(COSTS_SQL) if row[0] == DAG_ID]
+    assert rows, "the run pushed credits_used"
+    dag_id, from_sql = DAG_ID, sum(row[2] for row in rows)
     airflow = ui_cluster.airflow
     entries = airflow.api(
         "GET", "/dags/~/dagRuns/~/taskInstances/~/xcomEntries", params={"xcom_key": "credits_used"}

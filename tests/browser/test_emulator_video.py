@@ -34,7 +34,9 @@ def page(browser: Any) -> Iterator[Any]:
         context.close()
 
 
-@pytest.mark.parametrize("size", [64 * 1024, 1024**3], ids=["64KiB", "1GiB"])
+# A small result playing is shown by the gallery test (tests/browser/test_airflow_ui.py), which plays the
+# stored copy of one; here the size that only a moov-first clip read by Range can play.
+@pytest.mark.parametrize("size", [1024**3], ids=["1GiB"])
 def test_chromium_plays_a_result_file(page: Any, size: int) -> None:
     with EmulatorServer(EmulatorConfig(api_key=KEY, job_seconds=0, result_bytes=size)) as emulator:
         headers = {"Authorization": f"Bearer {KEY}"}

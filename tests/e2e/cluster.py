@@ -2,6 +2,11 @@
 
 Each component runs in its own process group (``setsid``), so a test can SIGKILL one component with its
 children, and stopping the cluster ends exactly the processes it started.
+
+Starting a cluster (a PostgreSQL database migrated, four components healthy) is most of an e2e module's
+time, so the modules that can share one do: :func:`shared_cluster` (the session fixture ``shared_cluster``
+in tests/conftest.py) serves the browser tests and tests/e2e/test_real_airflow.py. A module that needs
+another topology (CeleryExecutor) starts its own.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -245,7 +251,7 @@ class AirflowCluster:
                 os.killpg(process.pid, signal.SIGTERM)
             except ProcessLookupError:
                 continue
-        deadline = time.monotonic() + 20
+        deadline = time.monotonic() + 10
         for process in self.processes.values():
             try:
                 process.wait(timeout=max(0.1, deadline - time.monotonic()))
@@ -296,3 +302,65 @@ class AirflowCluster:
     def log_text(self, name: str) -> str:
         path = self.home / f"{name}.log"
         return path.read_text(errors="replace") if path.exists() else ""
+
+
+#: The shared cluster's admin (the simple auth manager, signed in as a user would: no all-admins shortcut).
+SHARED_LOGIN = ("admin", "browser-test-Pw-7c41")
+#: The key of the shared cluster's ``evolink_default`` (an environment variable, as a deployment would set
+#: it); tests/e2e/test_real_airflow.py searches every log and table for it.
+SHARED_SECRET_KEY = "sk-e2e-secret-5d1c9a"
+#: Short jobs by default; a test that needs a long one asks the emulator for it (``/_emulator/jobs``).
+SHARED_JOB_SECONDS = 3.0
+
+
+@dataclass
+class SharedCluster:
+    airflow: AirflowCluster
+    emulator: str
+    database: PostgresDatabase
+
+    def emulator_control(self, method: str, path: str, payload: Any = None) -> Any:
+        response = requests.request(method, f"{self.emulator}/_emulator/{path}", json=payload, timeout=10)
+        response.raise_for_status()
+        return response.json()
+
+
+@contextmanager
+def shared_cluster() -> Iterator[SharedCluster]:
+    """api-server, scheduler, dag-processor and triggerer (LocalExecutor) on PostgreSQL, and the emulator.
+
+    Logs at DEBUG (so the secret scan reads the most verbose logs there are), connection testing enabled
+    (the UI's Test button), one admin user with a password.
+    """
+    database = PostgresDatabase()
+    database.create()
+    home = Path(tempfile.mkdtemp(prefix="evolink-e2e-"))
+    try:
+        with emulator_process(SHARED_JOB_SECONDS) as emulator:
+            # The host without the port and the port on its own, as the browser tests store their
+            # evolink_default too: Airflow's connection test compares host and port with this one (an
+            # environment variable comes first), and refuses a test whose host or port differs.
+            scheme, _, port = emulator.rpartition(":")
+            connection = {
+                "conn_type": "evolink",
+                "host": scheme,
+                "port": int(port),
+                "password": SHARED_SECRET_KEY,
+            }
+            airflow = AirflowCluster(
+                home=home,
+                db_url=database.url,
+                login=SHARED_LOGIN,
+                extra_env={
+                    "AIRFLOW_CONN_EVOLINK_DEFAULT": json.dumps(connection),
+                    "AIRFLOW__LOGGING__LOGGING_LEVEL": "DEBUG",
+                    "AIRFLOW__CORE__TEST_CONNECTION": "Enabled",
+                },
+            )
+            try:
+                airflow.start_all()
+                yield SharedCluster(airflow, emulator, database)
+            finally:
+                airflow.stop()
+    finally:
+        database.drop()

@@ -1,61 +1,51 @@
 """The example DAG in real Airflow components on 127.0.0.1, with the triggerer killed mid-wait.
 
 api-server, scheduler (LocalExecutor), dag-processor and triggerer run as separate processes on a
-PostgreSQL metadata DB; the emulator runs as its own process. The sensor must be seen ``deferred``, the
-triggerer is then SIGKILLed, a new one takes the trigger over, and the run still succeeds with one paid POST.
+PostgreSQL metadata DB; the emulator runs as its own process (the session's shared cluster, which the
+browser tests use too). The sensor must be seen ``deferred``, the triggerer is then SIGKILLed, a new one
+takes the trigger over, and the run still succeeds with one paid POST.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import signal
-import tempfile
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import requests
 
-from tests.e2e.cluster import AirflowCluster, PostgresDatabase, emulator_process, wait_for
+from tests.e2e.cluster import SHARED_SECRET_KEY as SECRET_KEY
+from tests.e2e.cluster import AirflowCluster, PostgresDatabase, SharedCluster, wait_for
 
 DAG_ID = "example_evolink_image_to_video"
-SECRET_KEY = "sk-e2e-secret-5d1c9a"
-JOB_SECONDS = 25
+#: Long enough to see the sensor deferred and kill the triggerer (or the worker) while the job runs.
+LONG_JOB_SECONDS = 25
 
 
 @pytest.fixture(scope="module")
-def emulator_url() -> Iterator[str]:
-    with emulator_process(JOB_SECONDS) as url:
-        yield url
+def emulator_url(shared_cluster: SharedCluster) -> str:
+    return shared_cluster.emulator
 
 
 @pytest.fixture(scope="module")
-def cluster(emulator_url: str) -> Iterator[AirflowCluster]:
-    database = PostgresDatabase()
-    database.create()
-    home = Path(tempfile.mkdtemp(prefix="evolink-e2e-"))
-    connection = {"conn_type": "evolink", "host": emulator_url, "password": SECRET_KEY}
-    airflow = AirflowCluster(
-        home=home,
-        db_url=database.url,
-        extra_env={
-            "AIRFLOW_CONN_EVOLINK_DEFAULT": json.dumps(connection),
-            # DEBUG everywhere, so the secret scan below reads the most verbose logs there are.
-            "AIRFLOW__LOGGING__LOGGING_LEVEL": "DEBUG",
-        },
-    )
-    airflow.database = database  # type: ignore[attr-defined]
-    try:
-        airflow.start_all()
-        yield airflow
-    finally:
-        airflow.stop()
-        database.drop()
+def cluster(shared_cluster: SharedCluster) -> AirflowCluster:
+    airflow = shared_cluster.airflow
+    airflow.database = shared_cluster.database  # type: ignore[attr-defined]
+    return airflow
 
 
-def test_deferred_sensor_survives_a_triggerer_sigkill(cluster: AirflowCluster, emulator_url: str):
+def long_next_job(shared_cluster: SharedCluster) -> None:
+    """A fresh emulator (no jobs or stats of earlier modules) whose next job takes LONG_JOB_SECONDS."""
+    shared_cluster.emulator_control("POST", "reset")
+    shared_cluster.emulator_control("POST", "jobs", {"job_seconds": LONG_JOB_SECONDS, "count": 1})
+
+
+def test_deferred_sensor_survives_a_triggerer_sigkill(
+    cluster: AirflowCluster, emulator_url: str, shared_cluster: SharedCluster
+):
+    long_next_job(shared_cluster)
     started = time.monotonic()
     # Two triggerers, as in an HA deployment; the one that owns the trigger is then killed.
     database: PostgresDatabase = cluster.database  # type: ignore[attr-defined]
@@ -134,10 +124,10 @@ def _task_process(ti_id: str) -> int | None:
 
 
 def test_worker_killed_after_submit_reconnects_instead_of_paying_again(
-    cluster: AirflowCluster, emulator_url: str
+    cluster: AirflowCluster, emulator_url: str, shared_cluster: SharedCluster
 ):
     dag_id, run_id = "sem_resumable", f"resumable_{int(time.time())}"
-    requests.post(f"{emulator_url}/_emulator/reset", timeout=5).raise_for_status()
+    long_next_job(shared_cluster)
     cluster.trigger(dag_id, run_id)
 
     def stats() -> dict:
