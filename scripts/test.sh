@@ -1,34 +1,116 @@
 #!/usr/bin/env bash
-# Everything CI checks: lint, types, the suite on the newest Airflow (unit, emulator, hook, dag.test(),
-# e2e on real components), the suite on the oldest Airflow line claimed, and a quick benchmark run.
-# Arguments go to the first pytest run only (e.g. `bash scripts/test.sh tests/hooks -x`), and then
-# the other stages are skipped.
+# The project's checks, in three sizes (the README's "Development" section says which to run when):
+#   bash scripts/test.sh                everything CI checks: lint, types, the suite on the newest Airflow
+#                                       (unit, emulator, hook, dag.test(), e2e on real components, browser),
+#                                       the suite on the oldest Airflow line claimed (3.0), a quick benchmark run
+#   bash scripts/test.sh --quick        the daily loop: lint, types, the unit tests and one real dag.test() of
+#                                       the example DAG against the emulator
+#   bash scripts/test.sh <pytest args>  that pytest run only, on the newest Airflow (e.g. tests/hooks -x)
+# The full run overlaps what the two cores allow: the oldest Airflow's venv is built, and lint and types run,
+# while the newest Airflow's suite runs; that suite runs as two pytest processes (the real-cluster modules,
+# whose time is mostly waiting on Airflow's components, and the rest). Each stage's wall time is printed at
+# the end; any stage failing fails the run (pytest's exit codes, 5 "no tests collected" included).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/bootstrap.sh
-bash scripts/ensure_chromium.sh
+ROOT=$(pwd)
+LOGS=artifacts/test-logs
+mkdir -p "$LOGS"
+TIMES=$(mktemp)
+trap 'rm -f "$TIMES"' EXIT
+RUN_STARTED=$(date +%s.%N)
+
+# stage NAME CMD...: run a stage in the foreground and record its wall time and exit code.
+stage() {
+  local name=$1 started rc=0
+  shift
+  echo "== $name"
+  started=$(date +%s.%N)
+  "$@" || rc=$?
+  printf '%s\t%s\t%s\t%s\n' "$name" "$started" "$(date +%s.%N)" "$rc" >> "$TIMES"
+  return "$rc"
+}
+
+# background NAME CMD...: the same in the background, output to $LOGS/NAME.log; `collect NAME` waits for it.
+declare -A PIDS=()
+background() {
+  local name=$1
+  shift
+  echo "== $name (in the background; $LOGS/$name.log)"
+  ( stage "$name" "$@" > "$LOGS/$name.log" 2>&1 ) &
+  PIDS[$name]=$!
+}
+FAILED=()
+collect() {
+  local name=$1 rc=0
+  wait "${PIDS[$name]}" || rc=$?
+  echo "== $name (finished in the background)"
+  cat "$LOGS/$name.log"
+  [ "$rc" -eq 0 ] || FAILED+=("$name (exit $rc)")
+}
+
+report() {
+  echo
+  echo "== stage wall times (stages overlap; total is the run's own wall time)"
+  sort -t $'\t' -k2,2n "$TIMES" | awk -F '\t' -v t0="$RUN_STARTED" '
+    { printf "  %-34s starts %6.1f s  takes %6.1f s%s\n", $1, $2 - t0, $3 - $2, ($4 == 0 ? "" : "  FAILED (exit " $4 ")") }'
+  awk -v t0="$RUN_STARTED" -v now="$(date +%s.%N)" 'BEGIN { printf "  %-34s %6.1f s\n", "total", now - t0 }'
+}
+
+lint() {
+  ruff check .
+  mypy
+}
+
+MODE=full
+if [ "${1:-}" = "--quick" ]; then
+  MODE=quick
+  shift
+elif [ "$#" -gt 0 ]; then
+  MODE=args
+fi
+
+if [ "$MODE" = full ]; then
+  # The oldest Airflow's venv, built from a copy of the checkout (touching nothing here).
+  background "prepare-airflow-3.0" bash scripts/test_oldest_airflow.sh --prepare
+fi
+stage "bootstrap" bash scripts/bootstrap.sh
 VENV=${EVOLINK_VENV:-.venv}
 export PATH="$(cd "$VENV" && pwd)/bin:$PATH"
+PYTEST=(python -m pytest -p no:cacheprovider)
+echo "Airflow $(python -c 'import importlib.metadata as m; print(m.version("apache-airflow-core"))') in $VENV"
 
-if [ "$#" -eq 0 ]; then
-  # The oldest Airflow's venv is set up meanwhile (it builds from a copy, touching nothing here).
-  mkdir -p artifacts
-  bash scripts/test_oldest_airflow.sh --prepare > artifacts/oldest-airflow-setup.log 2>&1 &
-  prepare=$!
+if [ "$MODE" = args ]; then
+  stage "pytest $*" "${PYTEST[@]}" --durations=15 "$@"
+  exit
 fi
 
-echo "== ruff"
-ruff check .
-echo "== mypy"
-mypy
-echo "== pytest (Airflow $(python -c 'import airflow; print(airflow.__version__)'))"
-python -m pytest -p no:cacheprovider --durations=15 "$@"
-if [ "$#" -gt 0 ]; then
-  exit 0
+if [ "$MODE" = quick ]; then
+  rc=0
+  stage "lint and types" lint || rc=1
+  # Unit tests (no cluster) and one real dag.test() of the example DAG against the emulator.
+  stage "pytest unit + example dag.test()" "${PYTEST[@]}" -q --durations=5 \
+    tests/unit "tests/system/test_example_dags.py::test_image_to_video_dag" "$@" || rc=1
+  report
+  exit "$rc"
 fi
-echo "== pytest (oldest Airflow line claimed: 3.0)"
-wait "$prepare" || { cat artifacts/oldest-airflow-setup.log; exit 1; }
-bash scripts/test_oldest_airflow.sh -q
-echo "== benchmarks (quick configuration; the full run is: python benchmarks/run_all.py)"
-python benchmarks/run_all.py --quick
-python benchmarks/bench_download.py --mib 128 --rounds 1 --report-only
+
+stage "chromium" bash scripts/ensure_chromium.sh
+background "lint and types" lint
+# The real-cluster modules (browser, e2e) in their own process: mostly waiting on Airflow's components.
+background "pytest clusters (newest Airflow)" "${PYTEST[@]}" --durations=10 tests/browser tests/e2e
+rc=0
+stage "pytest (newest Airflow)" "${PYTEST[@]}" --durations=15 --ignore=tests/browser --ignore=tests/e2e || rc=1
+collect "prepare-airflow-3.0"
+if [ "${#FAILED[@]}" -eq 0 ]; then
+  stage "pytest (oldest Airflow line claimed: 3.0)" bash scripts/test_oldest_airflow.sh --installed -q --durations=10 || rc=1
+fi
+stage "benchmarks (quick; the full run: python benchmarks/run_all.py)" \
+  bash -c 'python benchmarks/run_all.py --quick && python benchmarks/bench_download.py --mib 128 --rounds 1 --report-only' \
+  || rc=1
+collect "lint and types"
+collect "pytest clusters (newest Airflow)"
+report
+if [ "$rc" -ne 0 ] || [ "${#FAILED[@]}" -gt 0 ]; then
+  echo "FAILED: ${FAILED[*]:-} $([ "$rc" -ne 0 ] && echo '(see the stages above)')" >&2
+  exit 1
+fi

@@ -2,12 +2,22 @@
 # The suite on the oldest Airflow line the provider claims (3.0), in its own venv, with the provider
 # installed from the checkout the way a user installs it (not editable). The e2e and browser tests run on
 # the newest Airflow only (scripts/test.sh), and so do the tests that do not touch Airflow (the emulator,
-# the benchmarks' schedule checks).
-#   bash scripts/test_oldest_airflow.sh --prepare   only set up the venv and install this checkout
-#   bash scripts/test_oldest_airflow.sh [pytest args]
+# the pure core rules, the benchmarks' schedule checks: tests/conftest.py NO_AIRFLOW, left out here with
+# --airflow-only).
+#   bash scripts/test_oldest_airflow.sh --prepare              only set up the venv and install this checkout
+#   bash scripts/test_oldest_airflow.sh [pytest args]          both
+#   bash scripts/test_oldest_airflow.sh --installed [args]     only the tests (after --prepare; scripts/test.sh)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV=${EVOLINK_OLDEST_VENV:-.venv-airflow-3.0}
+run_tests() {
+  "$VENV/bin/python" -m pytest -p no:cacheprovider --airflow-only --ignore=tests/e2e --ignore=tests/browser "$@"
+}
+if [ "${1:-}" = "--installed" ]; then
+  shift
+  run_tests "$@"
+  exit
+fi
 PYTHON=${PYTHON:-$(command -v python3.11 || command -v python3)}
 CONSTRAINTS=constraints/constraints-airflow-3.0-py3.11.txt
 
@@ -36,5 +46,4 @@ fi
 if [ "${1:-}" = "--prepare" ]; then
   exit 0
 fi
-"$VENV/bin/python" -m pytest -p no:cacheprovider --ignore=tests/e2e --ignore=tests/browser \
-  --ignore=tests/emulator --ignore=tests/unit/benchmarks "$@"
+run_tests "$@"
