@@ -61,6 +61,30 @@ lint() {
   mypy
 }
 
+# The suite on one Airflow as two pytest processes at once: the modules that run DAGs (dag.test(), a
+# subprocess per run: mostly waiting on the emulator's jobs), and the rest. RUN is the command before the
+# pytest arguments; NAME names the stages.
+DAG_RUN_TESTS=(tests/operators tests/lineage tests/system tests/storage)
+OTHER_TESTS=(--ignore=tests/browser --ignore=tests/e2e --ignore=tests/operators --ignore=tests/lineage
+  --ignore=tests/system --ignore=tests/storage)
+suite() {
+  local name=$1 rc=0 log
+  shift
+  log="$LOGS/pytest-$name-dag-runs.log"
+  ( stage "pytest $name: DAG runs" "$@" --durations=10 "${DAG_RUN_TESTS[@]}" > "$log" 2>&1 ) &
+  local dag_runs=$!
+  stage "pytest $name: the rest" "$@" --durations=10 "${OTHER_TESTS[@]}" || rc=1
+  wait "$dag_runs" || rc=1
+  echo "== pytest $name: DAG runs ($log)"
+  cat "$log"
+  return "$rc"
+}
+
+oldest_airflow() {
+  stage "prepare Airflow 3.0 venv" bash scripts/test_oldest_airflow.sh --prepare || return 1
+  suite "Airflow 3.0" bash scripts/test_oldest_airflow.sh --installed -q
+}
+
 MODE=full
 if [ "${1:-}" = "--quick" ]; then
   MODE=quick
@@ -70,8 +94,9 @@ elif [ "$#" -gt 0 ]; then
 fi
 
 if [ "$MODE" = full ]; then
-  # The oldest Airflow's venv, built from a copy of the checkout (touching nothing here).
-  background "prepare-airflow-3.0" bash scripts/test_oldest_airflow.sh --prepare
+  # The oldest Airflow line claimed (3.0): its venv is built from a copy of the checkout (touching nothing
+  # here), then its suite runs, beside everything below.
+  background "oldest Airflow (3.0)" oldest_airflow
 fi
 stage "bootstrap" bash scripts/bootstrap.sh
 VENV=${EVOLINK_VENV:-.venv}
@@ -86,28 +111,31 @@ fi
 
 if [ "$MODE" = quick ]; then
   rc=0
-  stage "lint and types" lint || rc=1
-  # Unit tests (no cluster) and one real dag.test() of the example DAG against the emulator.
-  stage "pytest unit + example dag.test()" "${PYTEST[@]}" -q --durations=5 \
-    tests/unit "tests/system/test_example_dags.py::test_image_to_video_dag" "$@" || rc=1
+  background "lint and types" lint
+  # One real dag.test() of the example DAG against the emulator, beside the unit tests.
+  ( stage "pytest example dag.test()" "${PYTEST[@]}" -q \
+      "tests/system/test_example_dags.py::test_image_to_video_dag" > "$LOGS/quick-dag-test.log" 2>&1 ) &
+  dag_test=$!
+  stage "pytest unit" "${PYTEST[@]}" -q --durations=5 tests/unit "$@" || rc=1
+  wait "$dag_test" || rc=1
+  cat "$LOGS/quick-dag-test.log"
+  collect "lint and types"
   report
+  [ "${#FAILED[@]}" -eq 0 ] || rc=1
   exit "$rc"
 fi
 
 stage "chromium" bash scripts/ensure_chromium.sh
 background "lint and types" lint
 # The real-cluster modules (browser, e2e) in their own process: mostly waiting on Airflow's components.
-background "pytest clusters (newest Airflow)" "${PYTEST[@]}" --durations=10 tests/browser tests/e2e
+background "pytest clusters (newest Airflow)" "${PYTEST[@]}" -q --durations=10 tests/browser tests/e2e
 rc=0
-stage "pytest (newest Airflow)" "${PYTEST[@]}" --durations=15 --ignore=tests/browser --ignore=tests/e2e || rc=1
-collect "prepare-airflow-3.0"
-if [ "${#FAILED[@]}" -eq 0 ]; then
-  stage "pytest (oldest Airflow line claimed: 3.0)" bash scripts/test_oldest_airflow.sh --installed -q --durations=10 || rc=1
-fi
+suite "newest Airflow" "${PYTEST[@]}" -q || rc=1
 stage "benchmarks (quick; the full run: python benchmarks/run_all.py)" \
   bash -c 'python benchmarks/run_all.py --quick && python benchmarks/bench_download.py --mib 128 --rounds 1 --report-only' \
   || rc=1
 collect "lint and types"
+collect "oldest Airflow (3.0)"
 collect "pytest clusters (newest Airflow)"
 report
 if [ "$rc" -ne 0 ] || [ "${#FAILED[@]}" -gt 0 ]; then

@@ -250,7 +250,9 @@ async def test_batching_off_uses_single_gets(route, clean_emulator, monkeypatch)
 
 
 async def test_cancelled_triggers_leave_the_others_undisturbed(route, clean_emulator):
-    ids = submit(40, clean_emulator, job_seconds=1.5)
+    # Jobs long enough that none ends before the cancellation, also on a loaded machine (submitting 40
+    # can take seconds there).
+    ids = submit(40, clean_emulator, job_seconds=4.0)
     tasks = [asyncio.ensure_future(event_of(trigger(task_id))) for task_id in ids]
     await asyncio.sleep(0.9)  # registered, some observations made
     for task in tasks[::2]:
