@@ -30,13 +30,21 @@ stage() {
   return "$rc"
 }
 
-# background NAME CMD...: the same in the background, output to $LOGS/NAME.log; `collect NAME` waits for it.
+# log_of NAME: where a stage run in the background writes its output.
+log_of() {
+  local slug
+  slug=$(printf '%s' "$1" | tr -cs 'A-Za-z0-9.' '-')
+  echo "$LOGS/${slug%-}.log"
+}
+
+# background NAME CMD...: the same in the background, output to its log; `collect NAME` waits for it.
 declare -A PIDS=()
 background() {
-  local name=$1
+  local name=$1 log
   shift
-  echo "== $name (in the background; $LOGS/$name.log)"
-  ( stage "$name" "$@" > "$LOGS/$name.log" 2>&1 ) &
+  log=$(log_of "$name")
+  echo "== $name (in the background; $log)"
+  ( stage "$name" "$@" > "$log" 2>&1 ) &
   PIDS[$name]=$!
 }
 FAILED=()
@@ -44,7 +52,7 @@ collect() {
   local name=$1 rc=0
   wait "${PIDS[$name]}" || rc=$?
   echo "== $name (finished in the background)"
-  cat "$LOGS/$name.log"
+  cat "$(log_of "$name")"
   [ "$rc" -eq 0 ] || FAILED+=("$name (exit $rc)")
 }
 
@@ -70,7 +78,7 @@ OTHER_TESTS=(--ignore=tests/browser --ignore=tests/e2e --ignore=tests/operators 
 suite() {
   local name=$1 rc=0 log
   shift
-  log="$LOGS/pytest-$name-dag-runs.log"
+  log=$(log_of "pytest $name DAG runs")
   ( stage "pytest $name: DAG runs" "$@" --durations=10 "${DAG_RUN_TESTS[@]}" > "$log" 2>&1 ) &
   local dag_runs=$!
   stage "pytest $name: the rest" "$@" --durations=10 "${OTHER_TESTS[@]}" || rc=1
@@ -114,11 +122,11 @@ if [ "$MODE" = quick ]; then
   background "lint and types" lint
   # One real dag.test() of the example DAG against the emulator, beside the unit tests.
   ( stage "pytest example dag.test()" "${PYTEST[@]}" -q \
-      "tests/system/test_example_dags.py::test_image_to_video_dag" > "$LOGS/quick-dag-test.log" 2>&1 ) &
+      "tests/system/test_example_dags.py::test_image_to_video_dag" > "$(log_of dag-test)" 2>&1 ) &
   dag_test=$!
   stage "pytest unit" "${PYTEST[@]}" -q --durations=5 tests/unit "$@" || rc=1
   wait "$dag_test" || rc=1
-  cat "$LOGS/quick-dag-test.log"
+  cat "$(log_of dag-test)"
   collect "lint and types"
   report
   [ "${#FAILED[@]}" -eq 0 ] || rc=1

@@ -146,6 +146,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    # The tests on the shared cluster last (in their order): a module with a cluster of its own (Celery)
+    # then runs and stops its cluster before the shared one starts, so the two never compete for the CPU.
+    items.sort(key=lambda item: "shared_cluster" in getattr(item, "fixturenames", ()))
     if not config.getoption("--airflow-only"):
         return
     keep, drop = [], []
