@@ -174,25 +174,19 @@ def create_app() -> FastAPI:
         if n >= len(numbered):
             raise HTTPException(404, "This task instance recorded no such video")
         _, recorded = numbered[n]
-        refused = False
+        # A refused record answers as a missing one does: whether a path exists is nobody's business.
         if recorded.path:
             stored = _trusted_copy(session, dag_id, run_id, run_records, recorded.path)
-            if stored is None:
-                refused = True
-            elif stored.is_file():
+            if stored is not None and stored.is_file():
                 return file_response(stored, request.headers.get("range"))
-        if recorded.url:
-            target = trust.allowed_redirect(recorded.url, trust.configured_media_hosts())
-            if target is not None:
-                return RedirectResponse(target, status_code=307)
-            refused = True
-        if refused:
-            raise HTTPException(
-                403,
-                "The recorded video is not under the task's rendered destination, and its live link is "
-                "not on a host allowed by [evolink] gallery_media_hosts",
-            )
-        raise HTTPException(404, "The stored copy is gone and there is no live link")
+        target = trust.allowed_redirect(recorded.url, trust.configured_media_hosts())
+        if target is not None:
+            return RedirectResponse(target, status_code=307)
+        raise HTTPException(
+            404,
+            "No stored copy under the task's rendered destination, and no live link on a host allowed "
+            "by [evolink] gallery_media_hosts",
+        )
 
     return app
 
