@@ -250,3 +250,11 @@ def test_the_policy_allows_only_the_galleries_own_code_and_the_airflow_ui_as_fra
         == "'self' https://*.evolink.ai http://127.0.0.1:8099 https://media.example.com"
     )
     assert "unsafe-inline" not in policy and "unsafe-eval" not in policy
+
+
+def test_the_provider_declares_the_media_hosts_option_with_the_same_default():
+    from airflow_evolink.get_provider_info import GALLERY_CONFIG
+
+    option = GALLERY_CONFIG["evolink"]["options"]["gallery_media_hosts"]
+    assert option["default"] == trust.DEFAULT_MEDIA_HOSTS
+    assert trust.parse_media_hosts(option["example"])
