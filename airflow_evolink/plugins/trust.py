@@ -75,8 +75,10 @@ def parse_location(text: object) -> StoreLocation | None:
             return None
         scheme, netloc = "file", ""
     else:
+        # The bucket or host, with the Airflow connection id ObjectStoragePath puts before it
+        # (``s3://aws_default@bucket``): a path must name the same store and connection as its folder.
         netloc = parts.netloc.lower()
-        if not netloc or "@" in netloc:
+        if not netloc:
             return None
     segments = []
     for raw in parts.path.split("/"):

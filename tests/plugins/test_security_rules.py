@@ -124,6 +124,10 @@ def test_an_object_store_path_is_trusted_under_its_own_bucket_only():
     assert trust.trusted_store_path("s3://media/videos/dag_a/t.mp4", [dest]) == dest
     assert trust.trusted_store_path("s3://other/videos/dag_a/t.mp4", [dest]) is None
     assert trust.trusted_store_path("gs://media/videos/dag_a/t.mp4", [dest]) is None
+    # ObjectStoragePath writes its connection id before the bucket: the same connection is required.
+    with_conn = "s3://aws_default@media/videos/dag_a"
+    assert trust.trusted_store_path(f"{with_conn}/t.mp4", [with_conn]) == with_conn
+    assert trust.trusted_store_path("s3://other@media/videos/dag_a/t.mp4", [with_conn]) is None
 
 
 @pytest.mark.parametrize(
