@@ -196,6 +196,8 @@ def test_tampered_downloads_serve_nothing_and_call_no_one(
     outside.write_bytes(b"not under the destination")
     [record] = original_xcoms["downloads"]
     own_folder = own_file.parent
+    link = own_folder / "link-to-victim.mp4"
+    link.symlink_to(victim_file)
     dotdot = "/".join([".."] * len(own_folder.relative_to(attack.home).parts))
     forged = {
         "another DAG's video": victim_file.as_uri(),
@@ -203,6 +205,7 @@ def test_tampered_downloads_serve_nothing_and_call_no_one(
         "a .. path": f"{own_folder.as_uri()}/{dotdot}/{victim_file.relative_to(attack.home)}",
         "an encoded .. path": f"{own_folder.as_uri()}/%2e%2e/%2e%2e/{victim_file.relative_to(attack.home)}",
         "a file:// path outside the destination": outside.as_uri(),
+        "a symlink in the destination to another DAG's video": link.as_uri(),
         "an internal URL with the extension in its query": f"{attack.listener}/secret?x=.mp4",
         "an internal URL ending in .mp4": f"{attack.listener}/secret.mp4",
     }
@@ -327,16 +330,16 @@ def test_the_gallery_still_plays_inside_airflows_ui(browser: Any, attack: Attack
         tab.get_by_role("button", name="Sign in").click()
         tab.wait_for_url(f"{attack.base_url}/")
         tab.goto(f"/dags/{VICTIM_DAG}/runs/{attack.victim_run}/plugin/evolink_run_videos")
-        frame_element = tab.locator(f"iframe[src*='{PLUGIN}/dags/']")
-        frame_element.wait_for()
-        frame = wait_for(
-            lambda: next((f for f in tab.frames if f"{PLUGIN}/dags/" in f.url), None), 30, "the gallery frame"
-        )
-        video = frame.get_by_test_id("video").first
+        # The plugin tab shows the gallery's run page in an iframe of the UI (same origin, so allowed).
+        selector = f"iframe[src*='{PLUGIN}/dags/{VICTIM_DAG}/runs/']"
+        video = tab.frame_locator(selector).get_by_test_id("video").first
         video.wait_for(state="attached")
+        frame = tab.locator(selector).element_handle().content_frame()
+        assert frame is not None
         assert_plays(frame, video)
         # The stylesheet came from the gallery, under its policy: the card has its border.
-        border = frame.get_by_test_id("generation").first.evaluate("e => getComputedStyle(e).borderTopStyle")
+        card = tab.frame_locator(selector).get_by_test_id("generation").first
+        border = card.evaluate("e => getComputedStyle(e).borderTopStyle")
         assert border == "solid"
         screenshot(tab, artifacts, "security-gallery-in-airflow-ui", full_page=True)
         assert violations == []
