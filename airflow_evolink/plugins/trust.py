@@ -93,7 +93,10 @@ def parse_location(text: object) -> StoreLocation | None:
 def trusted_store_path(path: object, destinations: Iterable[object]) -> str | None:
     """The destination (as rendered) the stored copy lies under, when it is a video strictly below one."""
     location = parse_location(path)
-    if location is None or not location.segments or not is_video_name(unquote(location.segments[-1])):
+    if location is None or not location.segments:
+        return None
+    name = location.segments[-1]  # a video's name as written and as decoded, whichever the store reads
+    if not (is_video_name(name) and is_video_name(unquote(name))):
         return None
     for destination in destinations:
         folder = parse_location(destination)

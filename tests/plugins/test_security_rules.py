@@ -101,6 +101,8 @@ def test_a_video_under_the_rendered_destination_is_trusted(path):
         ("file:///data/videos/dag_a/x%2f..%2f..%2ftask-1.mp4", "an encoded slash"),
         ("file:///etc/passwd", "outside, and not a video"),
         ("file:///data/videos/dag_a/notes.txt", "not a video"),
+        ("file:///data/videos/dag_a/clip%2Emp4", "a video only once decoded"),
+        ("file:///data/videos/dag_a/clip.mp4%2Etxt", "a video only as written"),
         ("file:///data/videos/dag_a/", "the folder itself"),
         ("file:///data/videos/dag_a", "the folder itself"),
         ("file:///data/videos/dag_a/task-1.mp4?x=1", "a query"),
