@@ -33,6 +33,28 @@ CONN_FIELDS: dict[str, Any] = {
 }
 
 
+#: Airflow config the gallery reads (``[evolink]``); only the admin can set it, unlike XComs.
+GALLERY_CONFIG: dict[str, Any] = {
+    "evolink": {
+        "description": "Settings of the Evolink gallery in the Airflow UI.",
+        "options": {
+            "gallery_media_hosts": {
+                "description": (
+                    "Hosts the gallery may redirect a video to when no stored copy can be served (its live "
+                    "result link), and that its pages may play media from. Comma-separated; a bare host or "
+                    "*.domain means https on the default port, a full origin (http://127.0.0.1:8099) means "
+                    "exactly that origin. Any other link recorded in an XCom is never redirected to."
+                ),
+                "version_added": "0.1.0",
+                "type": "string",
+                "example": "*.evolink.ai, http://127.0.0.1:8099",
+                "default": "*.evolink.ai",
+            }
+        },
+    }
+}
+
+
 def get_provider_info() -> dict[str, Any]:
     info: dict[str, Any] = {
         "package-name": "airflow-provider-evolink",
@@ -72,4 +94,5 @@ def get_provider_info() -> dict[str, Any]:
     }
     if AIRFLOW_V_3_1_PLUS:
         info["plugins"] = [dict(GALLERY_PLUGIN)]
+        info["config"] = GALLERY_CONFIG
     return info

@@ -4,7 +4,9 @@ Every route needs a logged-in Airflow user (a bearer token or the UI's ``_token`
 work inside the UI's iframes) and read access to the XComs of the DAG it shows, checked by Airflow's
 auth manager. The app never reads connections, so the Evolink API key cannot reach a browser. Only files
 a task recorded in its ``downloads`` XCom are served, addressed by their position in that record, and
-only when their name is a video's.
+only when :mod:`~airflow_evolink.plugins.trust` finds them under the destination Airflow rendered for that
+task instance; a live link is followed only to an admin-allowed media host. Every response carries the
+headers of :mod:`~airflow_evolink.plugins.security`.
 """
 
 from __future__ import annotations
@@ -20,14 +22,16 @@ from airflow.api_fastapi.common.db.common import SessionDep
 from airflow.api_fastapi.core_api.security import GetUserDep, requires_access_dag
 from fastapi import Depends, FastAPI, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
 from sqlalchemy.orm import Session
 
 from airflow_evolink.compat import ObjectStoragePath
 from airflow_evolink.core.status import TaskStatus
-from airflow_evolink.plugins import records, views
+from airflow_evolink.plugins import records, security, trust, views
 from airflow_evolink.plugins.credits import credits_by
-from airflow_evolink.plugins.generations import Generation, build_generations
-from airflow_evolink.plugins.streaming import file_response, is_video_name
+from airflow_evolink.plugins.generations import Generation, TaskInstanceXComs, build_generations
+from airflow_evolink.plugins.streaming import file_response
+from airflow_evolink.utils import xcom_keys
 
 #: The top page reads up to this many recent DAG runs per generation it shows (every run read holds at
 #: least one), so a status filter still finds enough; credits are summed over the runs read.
@@ -35,11 +39,23 @@ RUNS_PER_GENERATION = 4
 MAX_RUNS = 2000
 
 _can_read_dag_xcoms = Depends(requires_access_dag("GET", DagAccessEntity.XCOM))
-MapIndex = Annotated[int | None, Query(ge=-1)]
+#: Bounds on the numbers in a query, checked before any lookup (Airflow's own map index is an int32).
+MAX_MAP_INDEX = 2**31 - 1
+MAX_VIDEO_NUMBER = 10_000
+MapIndex = Annotated[int | None, Query(ge=-1, le=MAX_MAP_INDEX)]
 
 
 def create_app() -> FastAPI:
-    app = FastAPI(title="Evolink gallery", docs_url=None, redoc_url=None, openapi_url=None)
+    app = FastAPI(
+        title="Evolink gallery",
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+        dependencies=[Depends(security.check_identifiers)],
+    )
+    app.add_middleware(security.SecurityHeadersMiddleware)
+    # The pages' stylesheet (and any script) is a file of the package, so the policy can forbid inline code.
+    app.mount("/static", StaticFiles(packages=[("airflow_evolink.plugins", "static")]), name="static")
 
     @app.get("/", response_class=HTMLResponse, name="evolink_gallery")
     def gallery(
@@ -144,24 +160,64 @@ def create_app() -> FastAPI:
         run_id: str,
         task_id: str,
         session: SessionDep,
-        map_index: Annotated[int, Query(ge=-1)] = -1,
-        n: Annotated[int, Query(ge=0)] = 0,
+        map_index: Annotated[int, Query(ge=-1, le=MAX_MAP_INDEX)] = -1,
+        n: Annotated[int, Query(ge=0, le=MAX_VIDEO_NUMBER)] = 0,
     ) -> Response:
-        """The n-th video of a task instance: its stored copy (with Range support), else the live link."""
-        in_run = _run_generations(session, dag_id, run_id)
-        numbered = views.task_instance_videos(in_run, task_id, map_index)
+        """The n-th video of a task instance: its stored copy (with Range support), else the live link.
+
+        A stored copy is read only when it lies under the destination Airflow rendered for a task
+        instance that recorded it; a live link is redirected to only on an allowed media host. Both are
+        decided before any store is touched or any request sent.
+        """
+        run_records = records.load_runs(session, [(dag_id, run_id)])
+        numbered = views.task_instance_videos(build_generations(run_records), task_id, map_index)
         if n >= len(numbered):
             raise HTTPException(404, "This task instance recorded no such video")
         _, recorded = numbered[n]
+        # A refused record answers as a missing one does: whether a path exists is nobody's business.
         if recorded.path:
-            path = ObjectStoragePath(recorded.path)
-            if is_video_name(path.name) and path.is_file():
-                return file_response(path, request.headers.get("range"))
-        if recorded.url and recorded.url.startswith(("https://", "http://")):
-            return RedirectResponse(recorded.url, status_code=307)
-        raise HTTPException(404, "The stored copy is gone and there is no live link")
+            stored = _trusted_copy(session, dag_id, run_id, run_records, recorded.path)
+            if stored is not None and stored.is_file():
+                return file_response(stored, request.headers.get("range"))
+        target = trust.allowed_redirect(recorded.url, trust.configured_media_hosts())
+        if target is not None:
+            return RedirectResponse(target, status_code=307)
+        raise HTTPException(
+            404,
+            "No stored copy under the task's rendered destination, and no live link on a host allowed "
+            "by [evolink] gallery_media_hosts",
+        )
 
     return app
+
+
+def _trusted_copy(
+    session: Session, dag_id: str, run_id: str, run_records: Sequence[TaskInstanceXComs], path: str
+) -> ObjectStoragePath | None:
+    """The stored copy to read, when a task instance that recorded it rendered a destination above it
+    (a local file must stay inside that folder once symlinks are resolved)."""
+    location = trust.parse_location(path)
+    if location is None:
+        return None  # refused on its face: no database read, no store touched
+    recorders = [record.key for record in run_records if path in _recorded_paths(record)]
+    for fields in records.rendered_fields(session, dag_id, run_id, recorders).values():
+        destination = trust.trusted_store_path(path, trust.destinations_of(fields))
+        if destination is None:
+            continue
+        stored = ObjectStoragePath(path)
+        if location.scheme == "file" and not trust.local_file_is_inside(
+            stored.path, ObjectStoragePath(destination).path
+        ):
+            continue
+        return stored
+    return None
+
+
+def _recorded_paths(record: TaskInstanceXComs) -> set[str]:
+    downloads = record.get(xcom_keys.DOWNLOADS)
+    if not isinstance(downloads, list):
+        return set()
+    return {d["path"] for d in downloads if isinstance(d, dict) and isinstance(d.get("path"), str)}
 
 
 def _run_generations(session: Session, dag_id: str, run_id: str) -> list[Generation]:

@@ -194,3 +194,27 @@ def _add_rendered_requests(session: Session, records: dict[tuple[str, str, str, 
 def _value(row: Any) -> Any:
     """The stored value, decoded the way Airflow's own XCom endpoint decodes it."""
     return XComModel.deserialize_value(row)
+
+
+def rendered_fields(
+    session: Session, dag_id: str, run_id: str, task_instances: Collection[tuple[str, int]]
+) -> dict[tuple[str, int], dict[str, Any]]:
+    """The rendered template fields Airflow kept for these ``(task_id, map_index)`` of one run.
+
+    Only the worker that ran a task instance writes these (the public REST API cannot), so the gallery
+    trusts them where it cannot trust XComs. Airflow keeps them for recent runs only
+    (``[core] max_num_rendered_ti_fields_per_task``).
+    """
+    if not task_instances:
+        return {}
+    rtif = RenderedTaskInstanceFields
+    query = select(rtif.task_id, rtif.map_index, rtif.rendered_fields).where(
+        rtif.dag_id == dag_id,
+        rtif.run_id == run_id,
+        tuple_(rtif.task_id, rtif.map_index).in_(list(task_instances)),
+    )
+    return {
+        (row.task_id, row.map_index): row.rendered_fields
+        for row in session.execute(query)
+        if isinstance(row.rendered_fields, dict)
+    }

@@ -237,8 +237,12 @@ def test_the_video_is_the_stored_copy_whole_or_by_range(client, runs, viewer_coo
     assert via_submit.status_code == 206 and via_submit.content == content[:100]
 
 
-def test_without_a_stored_copy_the_video_redirects_to_the_live_link(client, runs, viewer_cookie):
+def test_without_a_stored_copy_the_video_redirects_to_the_live_link(
+    client, runs, viewer_cookie, emulator, monkeypatch
+):
     [url] = xcom("gallery_mapped", runs["mapped"], "generate", "result_urls", map_index=1)
+    # Redirects go only to media hosts the admin allowed; here the emulator stands in for Evolink's.
+    monkeypatch.setenv("AIRFLOW__EVOLINK__GALLERY_MEDIA_HOSTS", emulator.base_url)
     response = client.get(
         f"{task_url(runs['mapped'], 'generate', 'gallery_mapped')}/video?map_index=1&n=0",
         headers=viewer_cookie,
