@@ -49,7 +49,9 @@ def reads(server: EmulatorServer) -> list[int]:
 
 def test_urls_and_headers_never_carry_a_key() -> None:
     assert rules_url("http://h:1/", "Kling-V3-Image-To-Video") == f"http://h:1{PATH}?view=full"
-    assert "Authorization" not in rules_headers('"abc"') and rules_headers('"abc"')["If-None-Match"] == '"abc"'
+    assert (
+        "Authorization" not in rules_headers('"abc"') and rules_headers('"abc"')["If-None-Match"] == '"abc"'
+    )
     assert parse_timestamp("2026-12-05T06:00:00Z") == parse_timestamp("2026-12-05T07:00:00+01:00")
     with pytest.raises(ValueError):
         parse_timestamp("2026-12-05T06:00:00")
@@ -155,7 +157,9 @@ def test_a_timeout_is_retried(server: EmulatorServer, clock: Clock) -> None:
 
 
 @pytest.mark.parametrize("kind", ["non_json", "truncated"])
-def test_a_body_that_is_not_json_is_unavailable(server: EmulatorServer, client: PricingClient, kind: str) -> None:
+def test_a_body_that_is_not_json_is_unavailable(
+    server: EmulatorServer, client: PricingClient, kind: str
+) -> None:
     getattr(server.faults, kind)(path=PATH)
     estimate = client.estimate(server.base_url, KLING)
     assert (estimate.status, estimate.uc) == ("unavailable", None) and "not JSON" in str(estimate.reason)
