@@ -60,7 +60,6 @@ def run(tree: dict[str, Any], params: dict[str, Any] | None = None) -> Any:
         (op("if", op("lt", var("seconds"), const("4")), const("10"), const("20")), "20"),
         (op("eq", var("quality"), const("720p")), True),
         (op("eq", var("seconds"), const("5.0")), True),  # numbers compare by value
-        (op("eq", const("05"), const("5")), False),  # "05" is no plain decimal: compared as strings
         (op("eq", var("text_number"), const("2.50")), True),  # two numeric strings: by value
         (op("eq", var("sound"), const("true")), True),
         (op("eq", var("sound"), const("1")), False),  # a boolean equals only a boolean
@@ -92,6 +91,7 @@ def test_every_op(tree: dict[str, Any], expected: Any) -> None:
         (op("clamp", const("5"), const("9"), const("3")), "clamp bounds"),
         (op("add", var("quality"), const("1")), "needs a number"),
         (op("if", const("1"), const("2"), const("3")), "boolean condition"),
+        (op("eq", const("05"), const("5")), "needs a number"),  # looks numeric, is no plain decimal
         (op("and", var("seconds"), const("true")), "boolean condition"),
         ({"op": "lookup", "key": var("seconds"), "values": {"10": "1"}}, "no published price"),
     ],
