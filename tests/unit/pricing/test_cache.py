@@ -133,8 +133,27 @@ def test_a_404_at_revalidation_drops_the_cached_rules(
     clock.now += 61
     assert client.estimate(server.base_url, KLING).status == "unavailable"
     server.state.set_pricing_routes(200)
+    clock.now += 31  # past the remembered failure
     assert client.estimate(server.base_url, KLING).status == "estimated"
     assert reads(server) == [200, 404, 200]  # the second 200 is a plain read: the entry was dropped
+
+
+@pytest.mark.parametrize(("status", "tries"), [(404, 1), (500, FAST.max_attempts)])
+def test_a_failure_is_remembered_so_many_requests_ask_once(
+    server: EmulatorServer, client: PricingClient, clock: Clock, status: int, tries: int
+) -> None:
+    server.state.set_pricing_routes(status)
+    estimates = [client.estimate(server.base_url, dict(KLING, duration=d)) for d in range(3, 16)]
+
+    assert {e.status for e in estimates} == {"unavailable"}
+    assert len({e.reason for e in estimates}) == 1 and str(status) in str(estimates[0].reason)
+    assert reads(server) == [status] * tries
+
+    server.state.set_pricing_routes(200)
+    assert client.estimate(server.base_url, KLING).status == "unavailable"  # still remembered
+    clock.now += 31
+    assert client.estimate(server.base_url, KLING).uc == 270_000
+    assert reads(server) == [status] * tries + [200]
 
 
 @pytest.mark.parametrize(
