@@ -11,11 +11,12 @@ from typing import Any
 
 from airflow_evolink.emulator.billing import Credits, Ledger
 from airflow_evolink.emulator.clock import Clock
-from airflow_evolink.emulator.config import EmulatorConfig
+from airflow_evolink.emulator.config import EmulatorConfig, check_pricing_status
 from airflow_evolink.emulator.faults import FaultPlan, Faults
 from airflow_evolink.emulator.filestore import UploadStore
 from airflow_evolink.emulator.idempotency import IdempotencyLedger
 from airflow_evolink.emulator.jobs import JobStore
+from airflow_evolink.emulator.pricing import PricingRoutes
 from airflow_evolink.emulator.ratelimit import TokenBucket
 from airflow_evolink.emulator.recorder import Recorder
 
@@ -33,6 +34,7 @@ class EmulatorState:
         self.idempotency = IdempotencyLedger()
         self.bucket = self._new_bucket()
         self.uploads = UploadStore()
+        self.pricing = PricingRoutes(status=config.pricing_status)
 
     def settle(self) -> None:
         """Refund every task that has ended failed or cancelled since the last call (caller holds the lock).
@@ -42,7 +44,7 @@ class EmulatorState:
         """
         for job in self.jobs.settle_due(self.clock.now()):
             if not job.charged:
-                self.ledger.refund(job.credits)
+                self.ledger.refund(job.uc)
 
     def _new_bucket(self) -> TokenBucket | None:
         rate = self.config.rate_limit
@@ -61,6 +63,7 @@ class EmulatorState:
             self.recorder.clear()
             self.idempotency.clear()
             self.uploads.clear()
+            self.pricing = PricingRoutes(status=self.config.pricing_status)
             self.bucket = self._new_bucket()
 
 
@@ -103,6 +106,23 @@ class StateView:
         with self._state.lock:
             self._state.ledger.set(user=user, token=token, unlimited=unlimited)
 
+    def set_pricing_routes(self, status: int | None = None, *, revision: int | None = None) -> dict[str, int]:
+        """Make the pricing routes answer normally (200), 404 or a 5xx; ``revision`` publishes a new
+        version of the same figures (a new ETag). Returns the routes' settings."""
+        if status is not None:
+            check_pricing_status(status)
+        if revision is not None and (
+            isinstance(revision, bool) or not isinstance(revision, int) or revision < 1
+        ):
+            raise ValueError("revision must be a positive integer")
+        with self._state.lock:
+            routes = self._state.pricing
+            if status is not None:
+                routes.status = status
+            if revision is not None:
+                routes.revision = revision
+            return {"status": routes.status, "revision": routes.revision}
+
     def tasks(self) -> list[dict[str, Any]]:
         """Every task with what the emulator recorded about it (including its callback_url)."""
         with self._state.lock:
@@ -115,7 +135,9 @@ class StateView:
                     "status": job.status_at(now)[0],
                     "final_status": job.final_status,
                     "duration": job.duration,
-                    "credits_reserved": job.credits,
+                    "credits_reserved": job.uc,  # as the task shows it (the doc page's figure, in UC)
+                    "uc": job.uc,
+                    "credits": job.credits,
                     "charge_status": (None if not job.settled else "charged" if job.charged else "refunded"),
                     "callback_url": job.callback_url,
                     "api_key": job.api_key,
