@@ -81,7 +81,7 @@ def prepare_env(dsn: str) -> Path:
     return dags
 
 
-_UNRELATED_DAG = '''
+_UNRELATED_DAG = """
 from airflow.sdk import DAG, task
 
 with DAG(dag_id="{dag_id}", schedule=None, catchup=False, tags=["bench"]):
@@ -90,7 +90,7 @@ with DAG(dag_id="{dag_id}", schedule=None, catchup=False, tags=["bench"]):
         def step() -> dict:
             return {{}}
         step()
-'''
+"""
 
 
 def recreate_database(dsn: str) -> None:
@@ -139,12 +139,29 @@ def evolink_run_rows(dag_id: str, n: int, when: datetime) -> tuple[list[tuple], 
         "quality": "720p",
         "sound": "off",
     }
-    submitted = {"id": task_id, "status": "pending", "progress": 0, "model": request["model"], "created": created}
+    submitted = {
+        "id": task_id,
+        "status": "pending",
+        "progress": 0,
+        "model": request["model"],
+        "created": created,
+    }
     final = {**submitted, "status": "completed", "progress": 100, "results": [url], "video_duration": 5}
-    estimate = {"status": "estimated", "uc": 270_000, "credits": "27", "usd": "0.397059", "model": request["model"]}
+    estimate = {
+        "status": "estimated",
+        "uc": 270_000,
+        "credits": "27",
+        "usd": "0.397059",
+        "model": request["model"],
+    }
     failed = n % 17 == 0
     if failed:
-        final = {**final, "status": "failed", "results": [], "error": {"code": "content_policy", "message": "x"}}
+        final = {
+            **final,
+            "status": "failed",
+            "results": [],
+            "error": {"code": "content_policy", "message": "x"},
+        }
     xcoms = {
         "submit_video": {
             "evolink_request": request,
@@ -183,7 +200,10 @@ def _rows(dag_id: str, run_id: str, when: datetime, xcoms: dict[str, dict[str, A
     for offset, (task_id, pushed) in enumerate(xcoms.items()):
         start = when + timedelta(seconds=2 + 40 * offset)
         tis.append((dag_id, run_id, task_id, start, start + timedelta(seconds=30)))
-        values.extend((dag_id, run_id, task_id, key, value, start + timedelta(seconds=20)) for key, value in pushed.items())
+        values.extend(
+            (dag_id, run_id, task_id, key, value, start + timedelta(seconds=20))
+            for key, value in pushed.items()
+        )
     return tis, values
 
 
@@ -202,7 +222,9 @@ class History:
             self.versions = dict(cursor.fetchall())
 
     def grow(self, main_runs: int, unrelated_ratio: float) -> None:
-        plan: list[tuple[str, int, int, Callable[..., tuple[list, list]]]] = [(MAIN_DAG, main_runs, 1, evolink_run_rows)]
+        plan: list[tuple[str, int, int, Callable[..., tuple[list, list]]]] = [
+            (MAIN_DAG, main_runs, 1, evolink_run_rows)
+        ]
         plan += [(dag_id, main_runs // 10, 10, evolink_run_rows) for dag_id in OTHER_EVOLINK]
         plan += [(dag_id, int(main_runs * unrelated_ratio), 3, unrelated_run_rows) for dag_id in UNRELATED]
         for dag_id, wanted, every, make in plan:
@@ -214,16 +236,54 @@ class History:
             cursor.execute("ANALYZE dag_run; ANALYZE task_instance; ANALYZE xcom")
         self.conn.commit()
 
-    def _append(self, dag_id: str, numbers: range, every: int, make: Callable[..., tuple[list, list]]) -> None:
+    def _append(
+        self, dag_id: str, numbers: range, every: int, make: Callable[..., tuple[list, list]]
+    ) -> None:
         runs, tis, xcoms = io.StringIO(), io.StringIO(), io.StringIO()
         version = self.versions[dag_id]
         for n in numbers:
-            when = EPOCH - SPACING * every * n - timedelta(seconds=UNRELATED.index(dag_id) + 1 if dag_id in UNRELATED else 0)
+            when = (
+                EPOCH
+                - SPACING * every * n
+                - timedelta(seconds=UNRELATED.index(dag_id) + 1 if dag_id in UNRELATED else 0)
+            )
             run_tis, run_xcoms = make(dag_id, n, when)
             run_id = run_tis[0][1]
-            _line(runs, dag_id, run_id, when, when, "success", "scheduled", when, when + timedelta(minutes=3), version, 0, "{}")
+            _line(
+                runs,
+                dag_id,
+                run_id,
+                when,
+                when,
+                "success",
+                "scheduled",
+                when,
+                when + timedelta(minutes=3),
+                version,
+                0,
+                "{}",
+            )
             for ti in run_tis:
-                _line(tis, uuid.uuid4(), ti[0], ti[2], ti[1], -1, "success", ti[3], ti[4], 1, 1, "default_pool", 1, "PythonOperator", version, "default", "default", "{}")
+                _line(
+                    tis,
+                    uuid.uuid4(),
+                    ti[0],
+                    ti[2],
+                    ti[1],
+                    -1,
+                    "success",
+                    ti[3],
+                    ti[4],
+                    1,
+                    1,
+                    "default_pool",
+                    1,
+                    "PythonOperator",
+                    version,
+                    "default",
+                    "default",
+                    "{}",
+                )
             for x in run_xcoms:
                 _line(xcoms, x[0], x[1], x[2], -1, x[3], json.dumps(json.dumps(x[4])), x[5])
         with self.conn.cursor() as cursor:
@@ -326,7 +386,10 @@ def measure(client: Any, headers: dict[str, str], repeats: int) -> dict[str, Any
         "limit500": median_ms(client, "/evolink/?limit=500", headers, max(3, repeats // 4)),
         "run": median_ms(client, f"/evolink/dags/{MAIN_DAG}/runs/{run_id}", headers, repeats),
         "task": median_ms(
-            client, f"/evolink/dags/{MAIN_DAG}/runs/{run_id}/tasks/wait_for_video?map_index=-1", headers, repeats
+            client,
+            f"/evolink/dags/{MAIN_DAG}/runs/{run_id}/tasks/wait_for_video?map_index=-1",
+            headers,
+            repeats,
         ),
         "totals_cold": cold,
     }
@@ -343,7 +406,7 @@ def explain_top_page(client: Any, headers: dict[str, str], url: str) -> None:
 
     statements: list[tuple[str, Any]] = []
 
-    def record(conn, cursor, statement, parameters, context, executemany):  # noqa: ANN001
+    def record(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, many: bool) -> None:
         if statement.lstrip().upper().startswith("SELECT"):
             statements.append((statement, parameters))
 
@@ -371,12 +434,18 @@ def explain_top_page(client: Any, headers: dict[str, str], url: str) -> None:
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--quick", action="store_true", help="500 and 5,000 runs (CI)")
     parser.add_argument("--sizes", type=int, nargs="+", help="runs of the main DAG, ascending")
-    parser.add_argument("--unrelated-runs", type=float, default=0.3, help="runs of each unrelated DAG per main run")
+    parser.add_argument(
+        "--unrelated-runs", type=float, default=0.3, help="runs of each unrelated DAG per main run"
+    )
     parser.add_argument("--repeats", type=int, default=15)
-    parser.add_argument("--dsn", default="postgresql+psycopg2://postgres@127.0.0.1:5432/evolink_bench_gallery")
+    parser.add_argument(
+        "--dsn", default="postgresql+psycopg2://postgres@127.0.0.1:5432/evolink_bench_gallery"
+    )
     parser.add_argument("--explain", action="store_true", help="print EXPLAIN ANALYZE at the largest size")
     parser.add_argument("--keep", action="store_true", help="reuse the database if it has the smaller sizes")
     return parser.parse_args(argv)
@@ -390,14 +459,14 @@ def run(args: argparse.Namespace) -> int:
     migrate_and_serialize(dags)
     history = History(args.dsn)
     results: dict[int, dict[str, Any]] = {}
-    client_cm = api_client()
+    clients = api_client()
+    client = next(clients)
+    headers = bearer()
     for size in sizes:
         started = time.monotonic()
         history.grow(size, args.unrelated_runs)
         built = time.monotonic() - started
         counts = _counts(history)
-        client = next(client_cm) if not results else client
-        headers = bearer()
         results[size] = measure(client, headers, args.repeats)
         results[size]["build_s"] = built
         print(
@@ -437,7 +506,9 @@ def _verdict(sizes: list[int], results: dict[int, dict[str, Any]]) -> int:
         (f"{page}: {sizes[-1]:,} runs vs {sizes[0]:,}", large[page] / small[page], 2.0)
         for page in ("top", "older", "limit500", "run", "task")
     ]
-    checks.append((f"top page vs Airflow's dagRuns?limit=50 at {sizes[-1]:,}", large["top"] / large["baseline"], 2.0))
+    checks.append(
+        (f"top page vs Airflow's dagRuns?limit=50 at {sizes[-1]:,}", large["top"] / large["baseline"], 2.0)
+    )
     checks.append((f"limit=500 at {sizes[-1]:,} (s)", large["limit500"] / 1000, 1.0))
     failed = 0
     print()

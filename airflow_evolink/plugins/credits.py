@@ -188,7 +188,7 @@ def _sum_day(session: Session, day: date) -> dict[str, CreditsLine]:
         )
         query = query.where(records.is_evolink_run())
         if position is not None:
-            query = query.where(tuple_(DagRun.run_after, DagRun.id) > tuple_(*position))
+            query = query.where(tuple_(DagRun.run_after, DagRun.id) > records.at(position))
         rows = session.execute(query.order_by(DagRun.run_after, DagRun.id).limit(_CHUNK)).all()
         if not rows:
             return lines

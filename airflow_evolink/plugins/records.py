@@ -25,7 +25,7 @@ from airflow.models.dagrun import DagRun
 from airflow.models.renderedtifields import RenderedTaskInstanceFields
 from airflow.models.taskinstance import TaskInstance
 from airflow.models.xcom import XComModel
-from sqlalchemy import and_, exists, select, tuple_
+from sqlalchemy import and_, literal, select, tuple_
 from sqlalchemy.orm import Session
 
 from airflow_evolink.plugins.generations import (
@@ -110,7 +110,7 @@ def walk_runs(
             query = query.where(DagRun.run_id == run_id)
         if position is not None:
             here = tuple_(DagRun.run_after, DagRun.id)
-            bound = tuple_(*position)
+            bound = at(position)
             if newest_first:
                 query = query.where(here <= bound if inclusive else here < bound)
             else:
@@ -132,9 +132,29 @@ def walk_runs(
         position, inclusive = last.position, False
 
 
+def at(position: tuple[datetime, int]) -> Any:
+    """A ``(run_after, id)`` position as SQL, typed like the columns (SQLite compares the stored text)."""
+    return tuple_(
+        literal(position[0], DagRun.__table__.c.run_after.type),
+        literal(position[1], DagRun.__table__.c.id.type),
+    )
+
+
 def is_evolink_run() -> Any:
-    """EXISTS an Evolink marker XCom of the ``dag_run`` row in the outer query (a primary-key probe)."""
-    return exists().where(XComModel.dag_run_id == DagRun.id, XComModel.key.in_(RUN_MARKER_KEYS))
+    """Whether the ``dag_run`` row of the outer query has an Evolink marker XCom: one primary-key probe.
+
+    A scalar subquery with ``LIMIT 1``, not ``EXISTS``: PostgreSQL may turn an ``EXISTS`` into a hashed
+    subplan that reads every marker row of the whole table first (1.6 s at 100,000 runs); a ``LIMIT``
+    keeps it a probe per row actually read.
+    """
+    probe = (
+        select(literal(1))
+        .where(XComModel.dag_run_id == DagRun.id, XComModel.key.in_(RUN_MARKER_KEYS))
+        .correlate(DagRun)
+        .limit(1)
+        .scalar_subquery()
+    )
+    return probe.is_not(None)
 
 
 def find_runs(session: Session, runs: Iterable[RunKey]) -> list[RunRef]:
