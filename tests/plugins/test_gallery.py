@@ -5,6 +5,7 @@ plugin through the provider info, the way an api-server does.
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import re
@@ -394,6 +395,10 @@ def link(html: str, name: str) -> str | None:
     return found.group(1).replace("&amp;", "&") if found else None
 
 
+def flat(pages: Any) -> list[str]:
+    return list(itertools.chain.from_iterable(pages))
+
+
 def walk(client, headers, url: str | None, direction: str) -> list[list[str]]:
     pages = []
     while url:
@@ -414,7 +419,7 @@ def test_older_and_newer_links_page_through_every_generation_once(client, page_r
     # Pages of 4 split the older run: the boundary sits inside it, nothing is repeated or skipped.
     older = walk(client, viewer_cookie, "/evolink/?dag_id=gallery_pages&limit=4", "older")
     assert [len(p) for p in older] == [4, 2]
-    assert sum(older, []) == expected
+    assert flat(older) == expected
     first = client.get("/evolink/?dag_id=gallery_pages&limit=4", headers=viewer_cookie).text
     assert link(first, "newer") is None
 
@@ -422,11 +427,11 @@ def test_older_and_newer_links_page_through_every_generation_once(client, page_r
     last = client.get(link(first, "older"), headers=viewer_cookie).text
     assert link(last, "older") is None
     newer = walk(client, viewer_cookie, link(last, "newer"), "newer")
-    assert sum(reversed(newer), []) + cards(last) == expected
+    assert flat(reversed(newer)) + cards(last) == expected
 
     # Pages of 1 and of 5: still every generation once.
-    assert sum(walk(client, viewer_cookie, "/evolink/?dag_id=gallery_pages&limit=1", "older"), []) == expected
-    assert sum(walk(client, viewer_cookie, "/evolink/?dag_id=gallery_pages&limit=5", "older"), []) == expected
+    assert flat(walk(client, viewer_cookie, "/evolink/?dag_id=gallery_pages&limit=1", "older")) == expected
+    assert flat(walk(client, viewer_cookie, "/evolink/?dag_id=gallery_pages&limit=5", "older")) == expected
 
 
 def test_a_run_added_meanwhile_does_not_shift_the_older_pages(client, page_runs, viewer_cookie):
@@ -437,7 +442,7 @@ def test_a_run_added_meanwhile_does_not_shift_the_older_pages(client, page_runs,
     newest = dag_bag(TEST_DAGS).get_dag("gallery_pages").test(logical_date=_minutes_ago(0))
     assert newest.state == "success"
     later = walk(client, viewer_cookie, link(first, "older"), "older")
-    assert shown + sum(later, []) == page_ids(page_runs)  # as if the new run were not there
+    assert shown + flat(later) == page_ids(page_runs)  # as if the new run were not there
     # The top page now starts with the new run, and "newer" from the old first page finds it.
     assert cards(
         client.get("/evolink/?dag_id=gallery_pages&limit=3", headers=viewer_cookie).text
@@ -507,7 +512,7 @@ def test_a_user_kept_out_of_a_dag_sees_none_of_it_on_any_page(client, runs, page
         for i in range(2)
     }
     assert hidden  # the persist run's generation
-    seen_by_admin = sum(walk(client, admin, "/evolink/?limit=2", "older"), [])
+    seen_by_admin = flat(walk(client, admin, "/evolink/?limit=2", "older"))
     assert hidden <= set(seen_by_admin)
     pages = []
     url: str | None = "/evolink/?limit=2"
@@ -516,7 +521,7 @@ def test_a_user_kept_out_of_a_dag_sees_none_of_it_on_any_page(client, runs, page
         assert "gallery_persist" not in html  # neither a card nor a credits row
         pages.append(cards(html))
         url = link(html, "older")
-    seen = sum(pages, [])
+    seen = flat(pages)
     assert not hidden & set(seen)
     assert len(seen) == len(set(seen)) and set(seen) == set(seen_by_admin) - hidden
     # Asking for the hidden DAG by name shows nothing either.
