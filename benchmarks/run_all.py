@@ -1,7 +1,7 @@
 """Run the provider's benchmarks, print their tables, a summary for the README, and fail on a missed target.
 
     python benchmarks/run_all.py            # full: 1,000 and 10,000 waits, 500 submissions (~35 min)
-    python benchmarks/run_all.py --quick    # small and fast, for CI (~1.5 min on 2 cores)
+    python benchmarks/run_all.py --quick    # small and fast, for CI (~2.5 min on 2 cores)
 
 Each benchmark measures against a baseline in the same run (see each script's docstring):
 
@@ -14,6 +14,8 @@ Each benchmark measures against a baseline in the same run (see each script's do
 4. ``bench_batch_polling``: HTTP requests and CPU per task observation with batch reads
    (``POST /v1/tasks/batch``) vs the single-GET floor and the single-GET trigger, and with the batch
    route answering 404 (fallback).
+5. ``bench_gallery``: the gallery's pages on PostgreSQL as the history grows, vs Airflow's own DAG-run
+   list (in a child process: it points Airflow at its own database).
 
 ``--quick`` checks only what is meaningful at its size and says so in the "note" column: the trigger's
 CPU ratio against the floor gets a loose guard (noise is larger over few polls), and the burst's time
@@ -24,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import platform
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -42,9 +45,10 @@ QUICK = {
     "schedule": ["--quick"],
     "burst": ["--quick"],
     "batch": ["--waits", "300", "--interval", "0.3", "--polls", "12", "--rounds", "1", "--quick"],
+    "gallery": ["--quick"],
 }
-FULL: dict[str, list[str]] = {"trigger": [], "schedule": [], "burst": [], "batch": []}
-BENCHMARKS = ("trigger", "schedule", "burst", "batch")
+FULL: dict[str, list[str]] = {"trigger": [], "schedule": [], "burst": [], "batch": [], "gallery": []}
+BENCHMARKS = ("trigger", "schedule", "burst", "batch", "gallery")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -79,6 +83,9 @@ def main(argv: list[str] | None = None) -> int:
         outcomes.append(outcome)
         batch_rows = bench_batch_polling.readme_rows(batch_figures)
 
+    if "gallery" in wanted:
+        outcomes.append(gallery(config["gallery"]))
+
     combined = combined_cpu_per_video(trigger_figures, schedule_figures, args.quick)
     if combined is not None:
         outcomes.append(combined)
@@ -91,6 +98,24 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\n{h.machine_line()}; {time.monotonic() - started:.0f} s in all; ", end="")
     print("all checked targets met." if not missed else f"MISSED: {'; '.join(missed)}")
     return 0 if not missed else 1
+
+
+def gallery(argv: list[str]) -> h.Outcome:
+    """``bench_gallery`` in a child process (Airflow reads its database setting once, at import)."""
+    outcome = h.Outcome("Gallery pages vs Airflow's dagRuns?limit=50, PostgreSQL history growing")
+    script = Path(__file__).resolve().parent / "bench_gallery.py"
+    result = subprocess.run([sys.executable, str(script), *argv], capture_output=True, text=True)
+    lines = [
+        line for line in result.stdout.splitlines() if line.startswith(("median ms", "built", "ok ", "MISS"))
+    ]
+    print("\n".join(lines) or result.stderr[-2000:])
+    outcome.check(
+        "every page flat as the history grows, top page <= 2x Airflow's list, limit=500 < 1 s",
+        "all met" if result.returncode == 0 else f"exit {result.returncode}",
+        "all met",
+        result.returncode == 0,
+    )
+    return outcome
 
 
 def _reference_waits(trigger_figures: dict[Any, Any]) -> Any:

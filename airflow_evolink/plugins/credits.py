@@ -30,13 +30,22 @@ from sqlalchemy.orm import Session
 
 from airflow_evolink.core.money import format_known_credits
 from airflow_evolink.plugins import records
-from airflow_evolink.plugins.generations import Generation, build_generations
+from airflow_evolink.plugins.generations import TASK_ID_KEY, Generation, build_generations
+from airflow_evolink.utils import xcom_keys
 
 WINDOW_DAYS = 30
 #: How long a day that ended more than two days ago is reused before it is summed again (clears, reruns).
 SETTLED_TTL = 3600.0
 #: How long today's and yesterday's sums are reused.
 RECENT_TTL = 60.0
+#: What the sums read: the generation's identity and its figures (not requests, links or downloads).
+CREDIT_KEYS = (
+    xcom_keys.EVOLINK_TASK,
+    TASK_ID_KEY,
+    xcom_keys.CREDITS_USED,
+    xcom_keys.CREDITS_RESERVED,
+    xcom_keys.EVOLINK_ESTIMATE,
+)
 #: Runs read per query while a day is summed.
 _CHUNK = 500
 
@@ -193,7 +202,8 @@ def _sum_day(session: Session, day: date) -> dict[str, CreditsLine]:
         if not rows:
             return lines
         runs = [records.RunRef(row.id, row.dag_id, row.run_id, row.run_after) for row in rows]
-        for generation in build_generations(records.load_run_refs(session, runs, with_task_instances=False)):
+        loaded = records.load_run_refs(session, runs, with_task_instances=False, keys=CREDIT_KEYS)
+        for generation in build_generations(loaded):
             lines.setdefault(generation.dag_id, CreditsLine(generation.dag_id)).add(generation)
         if len(rows) < _CHUNK:
             return lines

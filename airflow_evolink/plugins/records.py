@@ -178,10 +178,15 @@ def load_runs(session: Session, runs: Iterable[RunKey]) -> list[TaskInstanceXCom
 
 
 def load_run_refs(
-    session: Session, runs: Sequence[RunRef], *, with_task_instances: bool = True
+    session: Session,
+    runs: Sequence[RunRef],
+    *,
+    with_task_instances: bool = True,
+    keys: Sequence[str] = GALLERY_KEYS,
 ) -> list[TaskInstanceXComs]:
     """Like :func:`load_runs`, for runs already found (the top page's walk), by their ``dag_run.id``;
-    without task instance rows and rendered fields when ``with_task_instances`` is false (credit sums)."""
+    without task instance rows and rendered fields when ``with_task_instances`` is false, and only
+    ``keys`` (the credit sums read only what they add up)."""
     by_id = {run.id: run for run in runs}
     if not by_id:
         return []
@@ -193,7 +198,7 @@ def load_run_refs(
             XComModel.key,
             XComModel.value,
             XComModel.timestamp,
-        ).where(XComModel.dag_run_id.in_(list(by_id)), XComModel.key.in_(GALLERY_KEYS))
+        ).where(XComModel.dag_run_id.in_(list(by_id)), XComModel.key.in_(list(keys)))
     ).all()
     records: dict[tuple[int, str, int], TaskInstanceXComs] = {}
     for row in rows:
