@@ -109,11 +109,13 @@ def gallery(argv: list[str]) -> h.Outcome:
         line for line in result.stdout.splitlines() if line.startswith(("median ms", "built", "ok ", "MISS"))
     ]
     print("\n".join(lines) or result.stderr[-2000:])
+    no_database = result.returncode != 0 and "could not connect" in result.stderr.lower()
     outcome.check(
         "every page flat as the history grows, top page <= 2x Airflow's list, limit=500 < 1 s",
         "all met" if result.returncode == 0 else f"exit {result.returncode}",
         "all met",
-        result.returncode == 0,
+        None if no_database else result.returncode == 0,
+        "no PostgreSQL on 127.0.0.1:5432: not measured" if no_database else "",
     )
     return outcome
 
