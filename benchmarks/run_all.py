@@ -1,7 +1,7 @@
 """Run the provider's benchmarks, print their tables, a summary for the README, and fail on a missed target.
 
     python benchmarks/run_all.py            # full: 1,000 and 10,000 waits, 500 submissions (~35 min)
-    python benchmarks/run_all.py --quick    # small and fast, for CI (~1.5 min on 2 cores)
+    python benchmarks/run_all.py --quick    # small and fast, for CI (~2.5 min on 2 cores)
 
 Each benchmark measures against a baseline in the same run (see each script's docstring):
 
@@ -17,6 +17,8 @@ Each benchmark measures against a baseline in the same run (see each script's do
 5. ``bench_pricing``: CPU per request to price a request from cached pricing rules
    (``EvolinkHook.estimate_cost``), vs ``build_video_request`` and ``json.dumps`` of the same requests;
    target < 1 ms per request.
+6. ``bench_gallery``: the gallery's pages on PostgreSQL as the history grows, vs Airflow's own DAG-run
+   list (in a child process: it points Airflow at its own database).
 
 ``--quick`` checks only what is meaningful at its size and says so in the "note" column: the trigger's
 CPU ratio against the floor gets a loose guard (noise is larger over few polls), and the burst's time
@@ -27,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import platform
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -47,9 +50,12 @@ QUICK = {
     "burst": ["--quick"],
     "batch": ["--waits", "300", "--interval", "0.3", "--polls", "12", "--rounds", "1", "--quick"],
     "pricing": ["--quick"],
+    "gallery": ["--quick"],
 }
-FULL: dict[str, list[str]] = {"trigger": [], "schedule": [], "burst": [], "batch": [], "pricing": []}
-BENCHMARKS = ("trigger", "schedule", "burst", "batch", "pricing")
+FULL: dict[str, list[str]] = {
+    "trigger": [], "schedule": [], "burst": [], "batch": [], "pricing": [], "gallery": []
+}
+BENCHMARKS = ("trigger", "schedule", "burst", "batch", "pricing", "gallery")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -88,6 +94,9 @@ def main(argv: list[str] | None = None) -> int:
         outcomes.append(outcome)
         batch_rows += bench_pricing.readme_rows(pricing_figures)
 
+    if "gallery" in wanted:
+        outcomes.append(gallery(config["gallery"]))
+
     combined = combined_cpu_per_video(trigger_figures, schedule_figures, args.quick)
     if combined is not None:
         outcomes.append(combined)
@@ -100,6 +109,26 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\n{h.machine_line()}; {time.monotonic() - started:.0f} s in all; ", end="")
     print("all checked targets met." if not missed else f"MISSED: {'; '.join(missed)}")
     return 0 if not missed else 1
+
+
+def gallery(argv: list[str]) -> h.Outcome:
+    """``bench_gallery`` in a child process (Airflow reads its database setting once, at import)."""
+    outcome = h.Outcome("Gallery pages vs Airflow's dagRuns?limit=50, PostgreSQL history growing")
+    script = Path(__file__).resolve().parent / "bench_gallery.py"
+    result = subprocess.run([sys.executable, str(script), *argv], capture_output=True, text=True)
+    lines = [
+        line for line in result.stdout.splitlines() if line.startswith(("median ms", "built", "ok ", "MISS"))
+    ]
+    print("\n".join(lines) or result.stderr[-2000:])
+    no_database = result.returncode != 0 and "could not connect" in result.stderr.lower()
+    outcome.check(
+        "every page flat as the history grows, top page <= 2x Airflow's list, limit=500 < 1 s",
+        "all met" if result.returncode == 0 else f"exit {result.returncode}",
+        "all met",
+        None if no_database else result.returncode == 0,
+        "no PostgreSQL on 127.0.0.1:5432: not measured" if no_database else "",
+    )
+    return outcome
 
 
 def _reference_waits(trigger_figures: dict[Any, Any]) -> Any:

@@ -11,8 +11,8 @@ headers of :mod:`~airflow_evolink.plugins.security`.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from datetime import datetime, timezone
+import functools
+from collections.abc import Callable, Sequence
 from typing import Annotated
 
 from airflow.api_fastapi.app import get_auth_manager
@@ -27,16 +27,14 @@ from sqlalchemy.orm import Session
 
 from airflow_evolink.compat import ObjectStoragePath
 from airflow_evolink.core.status import TaskStatus
-from airflow_evolink.plugins import records, security, trust, views
-from airflow_evolink.plugins.credits import credits_by
+from airflow_evolink.plugins import credits, paging, records, security, trust, views
 from airflow_evolink.plugins.generations import Generation, TaskInstanceXComs, build_generations
 from airflow_evolink.plugins.streaming import file_response
 from airflow_evolink.utils import xcom_keys
 
-#: The top page reads up to this many recent DAG runs per generation it shows (every run read holds at
-#: least one), so a status filter still finds enough; credits are summed over the runs read.
-RUNS_PER_GENERATION = 4
-MAX_RUNS = 2000
+#: Generations on one page of the top page, by default and at most.
+DEFAULT_LIMIT = 50
+MAX_LIMIT = 500
 
 _can_read_dag_xcoms = Depends(requires_access_dag("GET", DagAccessEntity.XCOM))
 #: Bounds on the numbers in a query, checked before any lookup (Airflow's own map index is an int32).
@@ -65,35 +63,42 @@ def create_app() -> FastAPI:
         dag_id: Annotated[str | None, Query()] = None,
         run_id: Annotated[str | None, Query()] = None,
         status: Annotated[str | None, Query()] = None,
-        limit: Annotated[int, Query(ge=1, le=500)] = 50,
+        limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
+        older: Annotated[str | None, Query()] = None,
+        newer: Annotated[str | None, Query()] = None,
     ) -> HTMLResponse:
-        """Recent generations in the DAGs the user may read, with credits per DAG and per day."""
+        """A page of recent generations in the DAGs the user may read, with "older"/"newer" links keyed
+        on the runs' positions, and credits per DAG and per day over the last days."""
+        older_than, newer_than = _boundary("older", older), _boundary("newer", newer)
+        if older_than and newer_than:
+            raise HTTPException(400, "older, newer: give one of them, not both")
+        may_read = _xcom_reader(user)
         dag_ids = get_auth_manager().get_authorized_dag_ids(user=user, method="GET")
-        runs = records.recent_runs(
+        filters = {"dag_id": dag_id or None, "run_id": run_id or None, "status": status or None}
+        page = paging.read_page(
             session,
             dag_ids,
-            dag_id=dag_id or None,
-            run_id=run_id or None,
-            limit=min(limit * RUNS_PER_GENERATION, MAX_RUNS),
+            limit=limit,
+            older_than=older_than,
+            newer_than=newer_than,
+            may_read=may_read,
+            **filters,
         )
-        readable = _dags_with_readable_xcoms({dag for dag, _ in runs}, user)
-        runs = [run for run in runs if run[0] in readable]
-        generations = build_generations(records.load_runs(session, runs))
-        if status:
-            generations = [g for g in generations if g.status == status]
-        generations.sort(key=_newest_first)
+        totals = credits.DAILY.window(
+            session, lambda dag: dag in dag_ids and may_read(dag), dag_id=filters["dag_id"]
+        )
         links = views.Links(request.scope.get("root_path", ""))
-        shown = generations[:limit]
+        kept = {**filters, "limit": limit if limit != DEFAULT_LIMIT else None}
         html = views.render(
             "gallery.html",
             home=links.home(),
-            filters={"dag_id": dag_id, "run_id": run_id, "status": status, "limit": limit},
+            filters={**filters, "limit": limit},
             statuses=[s.value for s in TaskStatus if s is not TaskStatus.UNKNOWN],
-            per_dag=credits_by(generations, "dag"),
-            per_day=credits_by(generations, "day"),
-            total=len(generations),
-            runs=len(runs),
-            cards=_cards(shown, generations, links),
+            totals=totals,
+            runs=page.runs_read,
+            older_link=links.home(**kept, older=page.older.encode()) if page.older else None,
+            newer_link=links.home(**kept, newer=page.newer.encode()) if page.newer else None,
+            cards=_cards([item.generation for item in page.shown], page.context, links),
         )
         return HTMLResponse(html)
 
@@ -224,16 +229,26 @@ def _run_generations(session: Session, dag_id: str, run_id: str) -> list[Generat
     return build_generations(records.load_runs(session, [(dag_id, run_id)]))
 
 
-def _dags_with_readable_xcoms(dag_ids: set[str], user: BaseUser) -> set[str]:
-    """The DAGs (among those listed) whose XComs the user may read, as the per-DAG pages require."""
+def _xcom_reader(user: BaseUser) -> Callable[[str], bool]:
+    """Whether the user may read a DAG's XComs, as the per-DAG pages require; asked once per DAG."""
     manager = get_auth_manager()
-    return {
-        dag_id
-        for dag_id in dag_ids
-        if manager.is_authorized_dag(
+
+    @functools.cache
+    def may_read(dag_id: str) -> bool:
+        return manager.is_authorized_dag(
             method="GET", access_entity=DagAccessEntity.XCOM, details=DagDetails(id=dag_id), user=user
         )
-    }
+
+    return may_read
+
+
+def _boundary(name: str, text: str | None) -> paging.Boundary | None:
+    if not text:
+        return None
+    try:
+        return paging.Boundary.decode(text)
+    except ValueError as error:
+        raise HTTPException(400, f"{name}: {error}") from error
 
 
 def _cards(
@@ -243,8 +258,3 @@ def _cards(
     for generation in context:
         by_run.setdefault((generation.dag_id, generation.run_id), []).append(generation)
     return [views.card(g, by_run[(g.dag_id, g.run_id)], links) for g in shown]
-
-
-def _newest_first(generation: Generation) -> float:
-    when = generation.created or generation.started or datetime.min.replace(tzinfo=timezone.utc)
-    return -when.timestamp()

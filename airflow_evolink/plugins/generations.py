@@ -13,6 +13,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
+from airflow_evolink.core.money import format_known_credits
 from airflow_evolink.core.status import TaskStatus
 from airflow_evolink.utils import xcom_keys
 
@@ -36,6 +37,7 @@ GALLERY_KEYS: tuple[str, ...] = (
     xcom_keys.ESTIMATED_TIME,
     xcom_keys.RESULT_URLS,
     xcom_keys.DOWNLOADS,
+    xcom_keys.EVOLINK_ESTIMATE,
 )
 #: Keys that say a task instance submitted or watched an Evolink task (not only downloaded one).
 _TASK_KEYS = (xcom_keys.EVOLINK_TASK, TASK_ID_KEY, EVOLINK_REQUEST)
@@ -106,6 +108,8 @@ class Generation:
     credits_reserved: float | None = None
     credits_used: float | None = None
     estimated_time: float | None = None
+    #: The price from Evolink's published rules before the paid POST (``CostEstimate.to_xcom()``).
+    estimate: dict[str, Any] = field(default_factory=dict)
 
     # ---- what the page shows ------------------------------------------------------------------
     @property
@@ -209,6 +213,38 @@ class Generation:
         if self.credits_used is not None:
             return self.credits_used, False
         return self.credits_reserved, self.credits_reserved is not None
+
+    @property
+    def estimated_credits(self) -> str | None:
+        """The estimate's credits (a decimal string, unit certain), when the estimate has an amount."""
+        credits = self.estimate.get("credits")
+        if self.estimate.get("status") == "unavailable" or not isinstance(credits, (str, int, float)):
+            return None
+        return str(credits) if not isinstance(credits, bool) else None
+
+    @property
+    def credits_used_text(self) -> str:
+        """What Evolink charged, in credits with dollars (the unit of ``credits_used`` is certain)."""
+        return format_known_credits(self.credits_used)
+
+    @property
+    def credits_reserved_text(self) -> str:
+        """The reservation as Evolink reports it: its unit is not settled, so no dollar figure."""
+        if self.credits_reserved is None:
+            return "unknown"
+        return f"{self.credits_reserved:,.4f}".rstrip("0").rstrip(".") + " (as reported)"
+
+    @property
+    def estimate_text(self) -> str | None:
+        """The estimate with its unit and status (``partial`` is a lower bound), if there is one."""
+        credits = self.estimated_credits
+        if credits is None:
+            return None
+        try:
+            text = format_known_credits(credits)
+        except ArithmeticError:
+            return None
+        return f"{text}, {self.estimate.get('status') or 'estimated'}"
 
     def link_expiry(self) -> datetime | None:
         """When the live result links stop working (24 h after creation), if that can be known."""
@@ -323,6 +359,9 @@ def _merge(
     generation.credits_used = _pick(
         generation.credits_used, record.get(xcom_keys.CREDITS_USED), generation.task.get("credits_used")
     )
+    estimate = record.get(xcom_keys.EVOLINK_ESTIMATE)
+    if isinstance(estimate, dict) and not generation.estimate:
+        generation.estimate = estimate
     generation.estimated_time = _pick(
         generation.estimated_time,
         record.get(xcom_keys.ESTIMATED_TIME),

@@ -51,3 +51,13 @@ with DAG("gallery_mapped", schedule=None, start_date=START, catchup=False, tags=
         poll_interval=0.5,
         retries=0,
     ).expand(prompt=["first shot", "second shot"])
+
+# Three generations per run, for the top page's pages (tests/plugins/test_gallery.py).
+with DAG("gallery_pages", schedule=None, start_date=START, catchup=False, tags=["evolink-tests"]):
+    EvolinkSubmitVideoOperator.partial(
+        task_id="generate",
+        model="kling-v3-text-to-video",
+        wait_for_completion=True,
+        poll_interval=0.5,
+        retries=0,
+    ).expand(prompt=["page shot one", "page shot two", "page shot three"])

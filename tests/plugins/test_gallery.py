@@ -5,6 +5,7 @@ plugin through the provider info, the way an api-server does.
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import re
@@ -358,3 +359,175 @@ def test_a_recorded_file_that_is_not_a_video_is_never_served(client, runs, viewe
         assert "do-not-serve" not in response.text
     finally:
         set_downloads(original)
+
+
+# ---- the top page's pages, the credits window, and the authorization filter across pages -------------
+
+
+@pytest.fixture(scope="module")
+def page_runs(client, emulator) -> list[str]:
+    """Two runs of ``gallery_pages``, three generations each (the client is up first: it sets the env).
+
+    Each has its own logical date: ``dag.test()`` replaces the DAG's runs of the same logical date."""
+    from tests.airflow_helpers import dag_bag
+
+    dag = dag_bag(TEST_DAGS).get_dag("gallery_pages")
+    run_ids = []
+    for minutes in (20, 10):
+        run = dag.test(logical_date=_minutes_ago(minutes))
+        assert run.state == "success"
+        run_ids.append(run.run_id)
+    return run_ids
+
+
+def _minutes_ago(minutes: int) -> Any:
+    from datetime import datetime, timedelta, timezone
+
+    return datetime.now(timezone.utc).replace(microsecond=0) - timedelta(minutes=minutes)
+
+
+def page_ids(run_ids: list[str], dag_id: str = "gallery_pages") -> list[str]:
+    """The Evolink task ids of these runs, newest run first, in each run by map index."""
+    ids = []
+    for run_id in reversed(run_ids):
+        ids += [xcom(dag_id, run_id, "generate", "evolink_task", map_index=i)["id"] for i in range(3)]
+    return ids
+
+
+def link(html: str, name: str) -> str | None:
+    found = re.search(rf'href="([^"]+)" rel="(?:next|prev)" data-testid="{name}"', html)
+    return found.group(1).replace("&amp;", "&") if found else None
+
+
+def flat(pages: Any) -> list[str]:
+    return list(itertools.chain.from_iterable(pages))
+
+
+def walk(client, headers, url: str | None, direction: str) -> list[list[str]]:
+    pages = []
+    while url:
+        response = client.get(url, headers=headers)
+        assert response.status_code == 200, response.text
+        pages.append(cards(response.text))
+        url = link(response.text, direction)
+        assert len(pages) < 20
+    return pages
+
+
+def test_older_and_newer_links_page_through_every_generation_once(client, page_runs, viewer_cookie):
+    expected = page_ids(page_runs)
+    assert len(set(expected)) == 6
+    whole = cards(client.get("/evolink/?dag_id=gallery_pages&limit=500", headers=viewer_cookie).text)
+    assert whole == expected  # newest run first; in a run, map index order
+
+    # Pages of 4 split the older run: the boundary sits inside it, nothing is repeated or skipped.
+    older = walk(client, viewer_cookie, "/evolink/?dag_id=gallery_pages&limit=4", "older")
+    assert [len(p) for p in older] == [4, 2]
+    assert flat(older) == expected
+    first = client.get("/evolink/?dag_id=gallery_pages&limit=4", headers=viewer_cookie).text
+    assert link(first, "newer") is None
+
+    # From the last page back with "newer": the same pages, in reverse.
+    last = client.get(link(first, "older"), headers=viewer_cookie).text
+    assert link(last, "older") is None
+    newer = walk(client, viewer_cookie, link(last, "newer"), "newer")
+    assert flat(reversed(newer)) + cards(last) == expected
+
+    # Pages of 1 and of 5: still every generation once.
+    assert flat(walk(client, viewer_cookie, "/evolink/?dag_id=gallery_pages&limit=1", "older")) == expected
+    assert flat(walk(client, viewer_cookie, "/evolink/?dag_id=gallery_pages&limit=5", "older")) == expected
+
+
+def test_a_run_added_meanwhile_does_not_shift_the_older_pages(client, page_runs, viewer_cookie):
+    from tests.airflow_helpers import dag_bag
+
+    first = client.get("/evolink/?dag_id=gallery_pages&limit=2", headers=viewer_cookie).text
+    shown = cards(first)
+    newest = dag_bag(TEST_DAGS).get_dag("gallery_pages").test(logical_date=_minutes_ago(0))
+    assert newest.state == "success"
+    later = walk(client, viewer_cookie, link(first, "older"), "older")
+    assert shown + flat(later) == page_ids(page_runs)  # as if the new run were not there
+    # The top page now starts with the new run, and "newer" from the old first page finds it.
+    assert cards(
+        client.get("/evolink/?dag_id=gallery_pages&limit=3", headers=viewer_cookie).text
+    ) == page_ids([newest.run_id])
+    second = client.get(link(first, "older"), headers=viewer_cookie).text
+    back = client.get(link(second, "newer"), headers=viewer_cookie).text
+    assert cards(back) == shown  # the two just before the second page
+    new_ids = page_ids([newest.run_id])
+    newer_again = client.get(link(back, "newer"), headers=viewer_cookie).text
+    assert cards(newer_again) == new_ids[1:]
+    top = client.get(link(newer_again, "newer"), headers=viewer_cookie).text
+    assert cards(top) == new_ids[:1] and link(top, "newer") is None
+    page_runs.append(newest.run_id)
+
+
+@pytest.mark.parametrize("query", ["older=abc", "newer=1.2", "older=1.2.3&newer=1.2.3", "older=1.2.9999999"])
+def test_a_malformed_position_is_refused_naming_the_field(client, viewer_cookie, query):
+    response = client.get(f"/evolink/?{query}", headers=viewer_cookie)
+    assert response.status_code == 400
+    field = "older, newer" if "&" in query else query.split("=")[0]
+    assert response.json()["detail"].startswith(f"{field}:")
+
+
+def test_the_credit_totals_cover_a_stated_window_of_days(client, page_runs, viewer_cookie):
+    from datetime import datetime, timedelta, timezone
+
+    from airflow.utils.session import create_session
+
+    from airflow_evolink.plugins.credits import DailyCredits
+
+    html = client.get("/evolink/", headers=viewer_cookie).text
+    today = datetime.now(timezone.utc).date()
+    start = today - timedelta(days=29)
+    assert f'data-start="{start.isoformat()}" data-end="{today.isoformat()}"' in html
+    assert "Credits over the last 30 days" in html
+
+    used = sum(
+        xcom("gallery_pages", run_id, "generate", "evolink_task", map_index=i)["credits_used"]
+        for run_id in page_runs
+        for i in range(3)
+    )
+    totals = DailyCredits()
+    with create_session() as session:
+        now = totals.window(session, lambda dag: True, dag_id="gallery_pages", today=today)
+        [line] = now.per_dag
+        assert (line.label, line.generations, line.charged) == ("gallery_pages", 3 * len(page_runs), used)
+        assert [day.label for day in now.per_day] == [today.isoformat()]
+        assert line.charged_text.endswith(")") and "credits (~$" in line.charged_text
+        # Forty days later the runs are out of the window; a window that ends the day before has none either.
+        later = totals.window(
+            session, lambda dag: True, dag_id="gallery_pages", today=today + timedelta(days=40)
+        )
+        before = totals.window(
+            session, lambda dag: True, dag_id="gallery_pages", today=today - timedelta(days=1)
+        )
+        assert later.per_dag == [] and before.per_dag == []
+        # A shorter window that still holds today counts the same; a DAG the viewer may not read is left out.
+        short = totals.window(session, lambda dag: True, dag_id="gallery_pages", days=1, today=today)
+        assert short.per_dag[0].charged == used
+        hidden = totals.window(session, lambda dag: dag != "gallery_pages", today=today)
+        assert "gallery_pages" not in {line.label for line in hidden.per_dag}
+
+
+def test_a_user_kept_out_of_a_dag_sees_none_of_it_on_any_page(client, runs, page_runs, outsider, admin):
+    hidden = gallery_ids(runs) - {
+        xcom("gallery_mapped", runs["mapped"], "generate", "evolink_task", map_index=i)["id"]
+        for i in range(2)
+    }
+    assert hidden  # the persist run's generation
+    seen_by_admin = flat(walk(client, admin, "/evolink/?limit=2", "older"))
+    assert hidden <= set(seen_by_admin)
+    pages = []
+    url: str | None = "/evolink/?limit=2"
+    while url:
+        html = client.get(url, headers=outsider).text
+        assert "gallery_persist" not in html  # neither a card nor a credits row
+        pages.append(cards(html))
+        url = link(html, "older")
+    seen = flat(pages)
+    assert not hidden & set(seen)
+    assert len(seen) == len(set(seen)) and set(seen) == set(seen_by_admin) - hidden
+    # Asking for the hidden DAG by name shows nothing either.
+    named = client.get("/evolink/?dag_id=gallery_persist", headers=outsider).text
+    assert cards(named) == [] and "credits-per-dag-row" not in named

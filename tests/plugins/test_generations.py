@@ -117,16 +117,37 @@ def test_live_link_expiry_is_24_hours_after_creation():
     assert not generation.has_stored_copy
 
 
-def test_credits_count_used_else_reserved_and_say_which():
-    used = record("a", {"evolink_task_id": "1", "credits_reserved": 50, "credits_used": 40}, dag_id="x")
-    reserved = record("b", {"evolink_task_id": "2", "credits_reserved": 30}, dag_id="x")
-    unknown = record("c", {"evolink_task_id": "3"}, dag_id="y")
-    generations = build_generations([used, reserved, unknown])
+def test_credits_keep_charged_estimated_and_reserved_apart():
+    """Charged counts where Evolink reported usage; else the estimate; else the reservation, as reported,
+    never added to credits or dollars."""
+    estimate = {"status": "estimated", "uc": 270_000, "credits": "27", "usd": "0.397059"}
+    used = record(
+        "a",
+        {"evolink_task_id": "1", "credits_reserved": 50, "credits_used": 40, "evolink_estimate": estimate},
+        dag_id="x",
+    )
+    estimated = record(
+        "b", {"evolink_task_id": "2", "credits_reserved": 30, "evolink_estimate": estimate}, dag_id="x"
+    )
+    reserved = record("c", {"evolink_task_id": "3", "credits_reserved": 30}, dag_id="x")
+    unavailable = record(
+        "d", {"evolink_task_id": "4", "evolink_estimate": {"status": "unavailable", "uc": None}}, dag_id="y"
+    )
+    generations = build_generations([used, estimated, reserved, unavailable])
     by_dag = {line.label: line for line in credits_by(generations, "dag")}
-    assert by_dag["x"].total == 70 and by_dag["x"].reserved_only == 1 and by_dag["x"].generations == 2
-    assert by_dag["y"].total == 0 and by_dag["y"].unknown == 1
+    x = by_dag["x"]
+    assert (x.generations, x.charged, x.charged_count) == (3, 40, 1)
+    assert (x.estimated, x.estimated_count, x.reserved, x.reserved_count) == (27, 1, 30, 1)
+    assert x.charged_text == "40 credits (~$0.59)"
+    assert x.estimated_text == "27 credits (~$0.40)"
+    assert x.reserved_text == "30 reserved (as reported)" and "$" not in x.reserved_text
+    assert by_dag["y"].unknown == 1 and by_dag["y"].charged == 0
     [day] = credits_by(generations, "day")
-    assert day.label == "2026-03-01" and day.total == 70
+    assert day.label == "2026-03-01" and day.charged == 40 and day.generations == 4
+    by_id = {g.evolink_task_id: g for g in generations}
+    assert by_id["2"].estimate_text == "27 credits (~$0.40), estimated"
+    assert by_id["3"].credits_reserved_text == "30 (as reported)"
+    assert by_id["4"].estimate_text is None
 
 
 @pytest.mark.parametrize(
