@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 from airflow_evolink.compat import ObjectStoragePath
 from airflow_evolink.core.status import TaskStatus
 from airflow_evolink.plugins import records, views
+from airflow_evolink.plugins import review as _review
 from airflow_evolink.plugins.credits import credits_by
 from airflow_evolink.plugins.generations import Generation, build_generations
 from airflow_evolink.plugins.streaming import file_response, is_video_name
@@ -78,6 +79,8 @@ def create_app() -> FastAPI:
             total=len(generations),
             runs=len(runs),
             cards=_cards(shown, generations, links),
+            reviews_pending=_review.pending_count(session, user),
+            review_link=f"{links.home().rstrip('/')}/review",
         )
         return HTMLResponse(html)
 
@@ -161,6 +164,7 @@ def create_app() -> FastAPI:
             return RedirectResponse(recorded.url, status_code=307)
         raise HTTPException(404, "The stored copy is gone and there is no live link")
 
+    _review.mount(app)  # the review pages (plugins/review.py)
     return app
 
 
