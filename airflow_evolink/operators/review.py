@@ -44,7 +44,8 @@ REVIEW_OF_KEY = "evolink_review_of"
 #: XCom of the review task instance once answered: approved, note, who and when, the files reviewed.
 REVIEW_KEY = "evolink_review"
 REQUIRED_AIRFLOW = "3.1"
-DEFAULT_SUBJECT = "Review Evolink video {{ ti.rendered_map_index or ti.map_index }} of {{ dag.dag_id }}"
+#: The default subject; at run time it becomes "Review the Evolink video: <prompt>".
+DEFAULT_SUBJECT = "Review the Evolink video"
 
 
 def missing_hitl_message() -> str:
@@ -167,6 +168,9 @@ if AIRFLOW_V_3_1_PLUS:
                 "paths": [d["path"] for d in downloads or [] if isinstance(d, dict) and d.get("path")],
             }
             ti.xcom_push(key=REVIEW_OF_KEY, value=of)
+            if self.subject == DEFAULT_SUBJECT and isinstance(request, dict) and request.get("prompt"):
+                prompt = _one_line(request["prompt"])
+                self.subject = f"{DEFAULT_SUBJECT}: {prompt[:77] + '...' if len(prompt) > 80 else prompt}"
             # ``body`` is rendered by now: the user's text goes above what the operator adds.
             self.body = self.review_body(
                 ti.dag_id, ti.run_id, ti.task_id, ti.map_index, map_index, request, task, intro=self.body

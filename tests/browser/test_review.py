@@ -255,6 +255,9 @@ def test_reviewer_approves_one_video_and_rejects_the_other_with_a_note(
     approve = page.locator('[data-testid="review"][data-map-index="0"]')
     reject = page.locator('[data-testid="review"][data-map-index="1"]')
     expect(approve.get_by_test_id("prompt")).to_contain_text("paper boat")
+    expect(approve.get_by_test_id("review-subject")).to_have_text(
+        "Review the Evolink video: A paper boat drifting down a rainy street, cinematic"
+    )
     expect(reject.get_by_test_id("prompt")).to_contain_text("hummingbird")
     screenshot(page, artifacts, "review-before", full_page=True)
 
@@ -263,6 +266,7 @@ def test_reviewer_approves_one_video_and_rejects_the_other_with_a_note(
     reject.get_by_test_id("note").fill(NOTE)
     reject.get_by_test_id("reject").click()
     expect(reject.get_by_test_id("decision")).to_have_attribute("data-decision", "Reject")
+    expect(approve.get_by_test_id("decision")).to_contain_text("Approved by reviewer")
     expect(reject.get_by_test_id("decision")).to_contain_text(NOTE)
     expect(page.get_by_test_id("answer-form")).to_have_count(0)
     screenshot(page, artifacts, "review-after", full_page=True)
@@ -315,6 +319,11 @@ def test_the_run_publishes_exactly_the_approved_video(
     expect(page.locator('[data-decision="Approve"]')).to_have_count(1)
     expect(page.locator('[data-testid="decision"][data-decision="Reject"]')).to_contain_text(NOTE)
     screenshot(page, artifacts, "review-answered", full_page=True)
+    # Airflow's own Required Actions view lists both questions as answered.
     page.goto(f"/dags/{DAG_ID}/runs/{run_id}/required_actions")
-    expect(page.get_by_text("Approve").first).to_be_visible()
+    dialog = page.get_by_role("dialog")
+    expect(dialog.get_by_role("heading", name="Pending required actions (0)")).to_be_visible()
+    dialog.get_by_role("button", name="All").click()
+    rows = dialog.get_by_role("row").filter(has_text="review")
+    expect(rows).to_have_count(2)
     screenshot(page, artifacts, "review-airflow-required-actions", full_page=True)

@@ -16,7 +16,7 @@
     box.textContent = "";
     const strong = document.createElement("strong");
     strong.className = "decision-" + choice.toLowerCase();
-    strong.textContent = choice + "d";
+    strong.textContent = { Approve: "Approved", Reject: "Rejected" }[choice] || choice;
     box.appendChild(strong);
     box.appendChild(document.createTextNode(" by " + who + (note ? ': "' + note + '"' : "")));
     box.setAttribute("data-decision", choice);
