@@ -91,10 +91,6 @@ class Review:
     def decision(self) -> str | None:
         return self.chosen[0] if self.chosen else None
 
-    @property
-    def label(self) -> str:
-        return self.task_id if self.map_index < 0 else f"{self.task_id}[{self.map_index}]"
-
 
 # ---- reading the questions -----------------------------------------------------------------------------
 def load_reviews(
