@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-
 #: Example DAGs that fail to load on Airflow 3.0 on purpose, with a message naming the version they need.
 NEEDS_AIRFLOW_3_1 = {"example_evolink_review_and_publish.py": "needs Airflow 3.1 or newer"}
 
