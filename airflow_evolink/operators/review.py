@@ -12,6 +12,7 @@ building one raises an error naming the Airflow version it needs.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
@@ -79,9 +80,12 @@ def review_decision(answer: Any) -> dict[str, Any]:
 
 
 if AIRFLOW_V_3_1_PLUS:
-    from airflow.providers.standard.operators.hitl import ApprovalOperator
+    from airflow.providers.standard.operators.hitl import ApprovalOperator, HITLOperator
     from airflow.sdk import Param
     from airflow.sdk.definitions.param import ParamsDict
+
+    #: Older standard providers took the wait from ``execution_timeout``; newer ones from ``response_timeout``.
+    _HAS_RESPONSE_TIMEOUT = "response_timeout" in inspect.signature(HITLOperator.__init__).parameters
 
     class EvolinkReviewVideoOperator(ApprovalOperator):
         """Ask a person to approve or reject one generated video; Reject skips the tasks right after it.
@@ -140,10 +144,13 @@ if AIRFLOW_V_3_1_PLUS:
                 title="Note",
                 description="Why, or what to change on the next attempt (kept in XCom).",
             )
+            if _HAS_RESPONSE_TIMEOUT:
+                kwargs["response_timeout"] = response_timeout
+            else:
+                kwargs.setdefault("execution_timeout", response_timeout)
             super().__init__(
                 subject=subject,
                 body=body,
-                response_timeout=response_timeout,
                 defaults=defaults,
                 params={**(form_params or {}), NOTE_PARAM: note},
                 **kwargs,

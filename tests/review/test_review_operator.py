@@ -126,3 +126,43 @@ def test_airflow_3_0_says_which_version_the_review_needs() -> None:
     [error] = bag.import_errors.values()
     assert "needs Airflow 3.1 or newer" in error
     assert "needs Airflow 3.1 or newer" in missing_hitl_message()
+
+
+@needs_hitl
+@pytest.mark.parametrize(
+    ("headers", "allowed"),
+    [
+        ({"origin": "http://127.0.0.1:8080"}, True),
+        ({}, True),  # no Origin (a non-browser client with its bearer token): the CSRF token decides
+        ({"origin": "https://evil.example"}, False),
+        ({"origin": "http://127.0.0.1:8080", "sec-fetch-site": "cross-site"}, False),
+        ({"origin": "null"}, False),
+    ],
+)
+def test_the_answer_route_refuses_foreign_origins(headers: dict[str, str], allowed: bool) -> None:
+    from airflow.api_fastapi.auth.managers.simple.user import SimpleAuthManagerUser
+    from fastapi import HTTPException
+    from starlette.requests import Request
+
+    from airflow_evolink.plugins.review import csrf_token, refuse_cross_site
+
+    user = SimpleAuthManagerUser(username="ana", role="admin")
+    request = Request(
+        {
+            "type": "http",
+            "method": "POST",
+            "scheme": "http",
+            "server": ("127.0.0.1", 8080),
+            "path": "/evolink/review/dags/d/runs/r/tasks/review/0/answer",
+            "headers": [(k.encode(), v.encode()) for k, v in {"host": "127.0.0.1:8080", **headers}.items()],
+        }
+    )
+    if allowed:
+        refuse_cross_site(request, user, csrf_token(user))
+        with pytest.raises(HTTPException, match="X-Evolink-CSRF") as missing:
+            refuse_cross_site(request, user, None)
+        assert missing.value.status_code == 403
+    else:
+        with pytest.raises(HTTPException) as refused:
+            refuse_cross_site(request, user, csrf_token(user))
+        assert refused.value.status_code == 403
