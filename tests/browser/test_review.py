@@ -319,6 +319,10 @@ def test_the_run_publishes_exactly_the_approved_video(
     expect(page.locator('[data-decision="Approve"]')).to_have_count(1)
     expect(page.locator('[data-testid="decision"][data-decision="Reject"]')).to_contain_text(NOTE)
     screenshot(page, artifacts, "review-answered", full_page=True)
+    # The task instance's "Evolink review" tab shows that one review.
+    page.goto(f"/evolink/review/dags/{DAG_ID}/runs/{run_id}/tasks/review?map_index=1")
+    expect(page.get_by_test_id("review")).to_have_count(1)
+    expect(page.get_by_test_id("decision")).to_contain_text(f"Rejected by {REVIEWER}")
     # Airflow's own Required Actions view lists both questions as answered.
     page.goto(f"/dags/{DAG_ID}/runs/{run_id}/required_actions")
     dialog = page.get_by_role("dialog")
