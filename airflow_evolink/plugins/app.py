@@ -28,6 +28,7 @@ from sqlalchemy.orm import Session
 from airflow_evolink.compat import ObjectStoragePath
 from airflow_evolink.core.status import TaskStatus
 from airflow_evolink.plugins import credits, paging, records, security, trust, views
+from airflow_evolink.plugins import review as _review
 from airflow_evolink.plugins.generations import Generation, TaskInstanceXComs, build_generations
 from airflow_evolink.plugins.streaming import file_response
 from airflow_evolink.utils import xcom_keys
@@ -99,6 +100,8 @@ def create_app() -> FastAPI:
             older_link=links.home(**kept, older=page.older.encode()) if page.older else None,
             newer_link=links.home(**kept, newer=page.newer.encode()) if page.newer else None,
             cards=_cards([item.generation for item in page.shown], page.context, links),
+            reviews_pending=_review.pending_count(session, user),
+            review_link=f"{links.home().rstrip('/')}/review",
         )
         return HTMLResponse(html)
 
@@ -193,6 +196,7 @@ def create_app() -> FastAPI:
             "by [evolink] gallery_media_hosts",
         )
 
+    _review.mount(app)  # the review pages (plugins/review.py)
     return app
 
 

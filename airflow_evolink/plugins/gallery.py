@@ -52,6 +52,13 @@ class EvolinkGalleryPlugin(AirflowPlugin):
             "icon": _ICON,
         },
         {
+            "name": "Evolink review",
+            "href": f"{URL_PREFIX}/review/dags/{{DAG_ID}}/runs/{{RUN_ID}}/tasks/{{TASK_ID}}?map_index={{MAP_INDEX}}",
+            "destination": "task_instance",
+            "url_route": "evolink_review_task",
+            "icon": _ICON,
+        },
+        {
             "name": "Evolink gallery",
             "href": f"{URL_PREFIX}/",
             "destination": "nav",

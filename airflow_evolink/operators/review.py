@@ -1,0 +1,273 @@
+"""A person approves or rejects each generated video, on Airflow's human-in-the-loop tasks (Airflow 3.1+).
+
+``EvolinkReviewVideoOperator`` is Airflow's ``ApprovalOperator`` with a note: the question is written to
+Airflow's HITL tables, answered in Airflow's Required Actions form or in the gallery's review page (which
+calls the same HITL API), and a Reject skips the tasks right after it, per map index in a mapped batch.
+The Markdown body links to the video and to the gallery's review page, where the video plays; Airflow's
+form renders Markdown but plays no media.
+
+Airflow 3.0 has no human-in-the-loop tasks: there the class exists (importing the provider works) but
+building one raises an error naming the Airflow version it needs.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Sequence
+from datetime import timedelta
+from typing import Any
+from urllib.parse import quote, urlencode
+
+from airflow_evolink.core.account import format_credits
+from airflow_evolink.operators.links import GALLERY_PREFIX, _api_base, gallery_path
+from airflow_evolink.utils import xcom_keys
+from airflow_evolink.version_compat import AIRFLOW_V_3_1_PLUS
+
+__all__ = [
+    "APPROVE",
+    "DEFAULT_RESPONSE_TIMEOUT",
+    "NOTE_PARAM",
+    "REJECT",
+    "REVIEW_OF_KEY",
+    "EvolinkReviewVideoOperator",
+    "review_decision",
+]
+
+APPROVE = "Approve"
+REJECT = "Reject"
+#: The name of the optional note among the HITL params (and in ``params_input`` of the answer).
+NOTE_PARAM = "note"
+#: How long a video waits for a person before ``defaults`` (Reject) is taken; Airflow's scheduler times
+#: out a waiting task on 3.3+, the triggerer on 3.1-3.2.
+DEFAULT_RESPONSE_TIMEOUT = timedelta(days=3)
+#: XCom of the review task instance: which video it asks about (the gallery's review page reads it).
+REVIEW_OF_KEY = "evolink_review_of"
+#: XCom of the review task instance once answered: approved, note, who and when, the files reviewed.
+REVIEW_KEY = "evolink_review"
+REQUIRED_AIRFLOW = "3.1"
+#: The default subject; at run time it becomes "Review the Evolink video: <prompt>".
+DEFAULT_SUBJECT = "Review the Evolink video"
+
+
+def missing_hitl_message() -> str:
+    from airflow_evolink.version_compat import AIRFLOW_VERSION
+
+    found = ".".join(str(part) for part in AIRFLOW_VERSION)
+    return (
+        f"EvolinkReviewVideoOperator needs Airflow {REQUIRED_AIRFLOW} or newer (human-in-the-loop tasks, "
+        f"from the standard provider's hitl module); this is Airflow {found}. Upgrade Airflow, or publish "
+        "without a review step."
+    )
+
+
+def review_page_path(dag_id: str, run_id: str, task_id: str | None = None, map_index: int = -1) -> str:
+    """The gallery's review page: every pending review of a run, or the one of a task instance."""
+    path = f"{_api_base()}{GALLERY_PREFIX}/review"
+    if task_id is None:
+        return f"{path}?{urlencode({'dag_id': dag_id, 'run_id': run_id})}"
+    dag, run, task = (quote(str(p), safe="") for p in (dag_id, run_id, task_id))
+    return f"{path}/dags/{dag}/runs/{run}/tasks/{task}?map_index={int(map_index)}"
+
+
+def review_decision(answer: Any) -> dict[str, Any]:
+    """``approved`` and ``note`` from a review task's return value (Airflow's HITL answer)."""
+    if not isinstance(answer, dict):
+        return {"approved": False, "note": ""}
+    chosen = answer.get("chosen_options") or []
+    params = answer.get("params_input") or {}
+    note = params.get(NOTE_PARAM) if isinstance(params, dict) else None
+    return {"approved": list(chosen) == [APPROVE], "note": str(note or "")}
+
+
+if AIRFLOW_V_3_1_PLUS:
+    from airflow.providers.standard.operators.hitl import ApprovalOperator, HITLOperator
+    from airflow.sdk import Param
+    from airflow.sdk.definitions.param import ParamsDict
+
+    #: Older standard providers took the wait from ``execution_timeout``; newer ones from ``response_timeout``.
+    _HAS_RESPONSE_TIMEOUT = "response_timeout" in inspect.signature(HITLOperator.__init__).parameters
+
+    class EvolinkReviewVideoOperator(ApprovalOperator):
+        """Ask a person to approve or reject one generated video; Reject skips the tasks right after it.
+
+        Map it over a batch (``.partial(...).expand(...)``) to get one question per video; each map index
+        reviews the video of the same map index of ``video_task_id`` (or ``video_map_index``). The answer
+        is Airflow's (XCom ``return_value``: ``chosen_options``, ``params_input`` with the ``note``,
+        ``responded_by_user``, ``responded_at``); XCom ``evolink_review`` repeats it as ``approved``,
+        ``note`` and the files reviewed, for a DAG that publishes or regenerates with the note.
+
+        :param video_task_id: the task that made or stored the video (a submit operator with
+            ``download_to``, a sensor, or a download task); templated.
+        :param video_map_index: its map index; by default this task instance's own.
+        :param subject: the headline in Airflow's form (templated).
+        :param body: Markdown shown above the links to the video and to the review page (templated).
+        :param response_timeout: how long to wait for a person (default 3 days); then ``defaults``
+            (Reject) is taken, so nothing unreviewed is published. ``None`` waits forever.
+        :param form_params: more fields for the form (Airflow ``Param``s), besides the ``note``.
+        :param defaults: the answer taken on timeout (``"Reject"``, ``"Approve"`` or ``None`` to fail).
+        :param assigned_users: who may answer (``{"id": ..., "name": ...}`` or a list); anyone with the
+            permission when unset. :param notifiers: Airflow notifiers, called when the question is asked.
+        Other arguments are ``ApprovalOperator``'s.
+        """
+
+        template_fields: Sequence[str] = (
+            *ApprovalOperator.template_fields,
+            "video_task_id",
+            "evolink_task_id",
+        )
+        ui_color = "#f6e3b4"
+
+        def __init__(
+            self,
+            *,
+            video_task_id: str,
+            evolink_task_id: str | None = None,
+            video_map_index: int | None = None,
+            subject: str = DEFAULT_SUBJECT,
+            body: str | None = None,
+            response_timeout: timedelta | None = DEFAULT_RESPONSE_TIMEOUT,
+            defaults: str | None = REJECT,
+            form_params: dict[str, Any] | None = None,
+            params: Any = None,
+            **kwargs: Any,
+        ) -> None:
+            # ``params`` is not the form: a mapped task gets its DAG's params merged in there, and
+            # Airflow checks an answer against every param of the form. The form is the note and
+            # ``form_params``, nothing else.
+            if form_params and NOTE_PARAM in form_params:
+                raise ValueError(
+                    f"form_params must not define {NOTE_PARAM!r}: the operator adds the note itself"
+                )
+            note = Param(
+                "",
+                type=["string", "null"],
+                title="Note",
+                description="Why, or what to change on the next attempt (kept in XCom).",
+            )
+            if _HAS_RESPONSE_TIMEOUT:
+                kwargs["response_timeout"] = response_timeout
+            else:
+                kwargs.setdefault("execution_timeout", response_timeout)
+            super().__init__(
+                subject=subject,
+                body=body,
+                defaults=defaults,
+                params={**(form_params or {}), NOTE_PARAM: note},
+                **kwargs,
+            )
+            own = {NOTE_PARAM, *(form_params or {})}
+            self.params = ParamsDict({key: self.params.get_param(key) for key in self.params if key in own})
+            self.video_task_id = video_task_id
+            self.evolink_task_id = evolink_task_id
+            self.video_map_index = video_map_index
+
+        def execute(self, context: Any) -> Any:
+            ti = context["ti"]
+            map_index = self.video_map_index if self.video_map_index is not None else ti.map_index
+            request = _pull(ti, self.video_task_id, xcom_keys.EVOLINK_REQUEST, map_index)
+            task = _pull(ti, self.video_task_id, xcom_keys.EVOLINK_TASK, map_index)
+            downloads = _pull(ti, self.video_task_id, xcom_keys.DOWNLOADS, map_index)
+            recorded = task.get("id") if isinstance(task, dict) else None
+            of = {
+                "task_id": self.video_task_id,
+                "map_index": map_index,
+                "evolink_task_id": self.evolink_task_id or recorded,
+                "paths": [d["path"] for d in downloads or [] if isinstance(d, dict) and d.get("path")],
+            }
+            ti.xcom_push(key=REVIEW_OF_KEY, value=of)
+            if self.subject == DEFAULT_SUBJECT and isinstance(request, dict) and request.get("prompt"):
+                prompt = _one_line(request["prompt"])
+                self.subject = f"{DEFAULT_SUBJECT}: {prompt[:77] + '...' if len(prompt) > 80 else prompt}"
+            # ``body`` is rendered by now: the user's text goes above what the operator adds.
+            self.body = self.review_body(
+                ti.dag_id, ti.run_id, ti.task_id, ti.map_index, map_index, request, task, intro=self.body
+            )
+            return super().execute(context)
+
+        def review_body(
+            self,
+            dag_id: str,
+            run_id: str,
+            task_id: str,
+            map_index: int,
+            video_map_index: int,
+            request: Any,
+            task: Any,
+            intro: str | None = None,
+        ) -> str:
+            """Markdown for Airflow's form: the user's text, what was asked, and where to watch it."""
+            request = request if isinstance(request, dict) else {}
+            task = task if isinstance(task, dict) else {}
+            lines = [intro.strip(), ""] if intro else []
+            if request.get("prompt"):
+                lines += [f"> {_one_line(request['prompt'])}", ""]
+            facts = [
+                f"Model: `{_one_line(task.get('model') or request.get('model') or 'unknown')}`",
+                f"Evolink task: `{_one_line(task.get('id') or 'unknown')}`",
+            ]
+            used = task.get("credits_used", task.get("credits_reserved"))
+            if isinstance(used, (int, float)) and not isinstance(used, bool):
+                facts.append(f"Cost: {format_credits(used)}")
+            lines += [" · ".join(facts), ""]
+            video = gallery_path(dag_id, run_id, self.video_task_id, video_map_index, video=True)
+            review = review_page_path(dag_id, run_id, task_id, map_index)
+            lines += [
+                f"[▶ Watch the video]({video}) · [Review it in the gallery, with the player]({review})",
+                "",
+                f"**{APPROVE}** lets the next task publish it; **{REJECT}** skips that (add a note to say why).",
+            ]
+            return "\n".join(lines)
+
+        def execute_complete(self, context: Any, event: dict[str, Any]) -> Any:
+            # Recorded before Airflow's ApprovalOperator raises to skip what follows a Reject.
+            ti = context["ti"]
+            answer = {
+                "chosen_options": event.get("chosen_options"),
+                "params_input": event.get("params_input"),
+            }
+            of = ti.xcom_pull(task_ids=ti.task_id, key=REVIEW_OF_KEY, map_indexes=ti.map_index) or {}
+            review: dict[str, Any] = {}
+            if "error" not in event:
+                decision = review_decision(answer)
+                responded_by = event.get("responded_by_user") or {}
+                review = {
+                    **decision,
+                    "reviewer": responded_by.get("name") if isinstance(responded_by, dict) else None,
+                    "video_task_id": of.get("task_id"),
+                    "video_map_index": of.get("map_index"),
+                    "evolink_task_id": of.get("evolink_task_id"),
+                    "paths": of.get("paths") or [],
+                }
+                ti.xcom_push(key=REVIEW_KEY, value=review)
+                self.log.info(
+                    "Review of %s: %s%s",
+                    of.get("evolink_task_id") or "the video",
+                    APPROVE if decision["approved"] else REJECT,
+                    f" (note: {decision['note']})" if decision["note"] else "",
+                )
+            answered = super().execute_complete(context, event)
+            return {**answered, **review}
+
+else:
+
+    class EvolinkReviewVideoOperator:  # type: ignore[no-redef]
+        """Stands in on Airflow 3.0, which has no human-in-the-loop tasks: building one says so."""
+
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            raise RuntimeError(missing_hitl_message())
+
+        @classmethod
+        def partial(cls, *args: Any, **kwargs: Any) -> Any:
+            raise RuntimeError(missing_hitl_message())
+
+
+def _pull(ti: Any, task_id: str, key: str, map_index: int) -> Any:
+    try:
+        return ti.xcom_pull(task_ids=task_id, key=key, map_indexes=map_index)
+    except Exception:  # a missing upstream value leaves the body without that fact, never fails the ask
+        return None
+
+
+def _one_line(value: Any) -> str:
+    """Text that stays on its line in Markdown: no newlines, no backticks breaking code spans."""
+    return " ".join(str(value).split()).replace("`", "'")

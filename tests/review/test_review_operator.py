@@ -1,0 +1,168 @@
+"""The review operator without a run: its form, its Markdown body, the answer it keeps, the CSRF token, and
+what Airflow 3.0 (no human-in-the-loop tasks) says."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from airflow_evolink.operators.review import (
+    DEFAULT_RESPONSE_TIMEOUT,
+    EvolinkReviewVideoOperator,
+    missing_hitl_message,
+    review_decision,
+    review_page_path,
+)
+from airflow_evolink.version_compat import AIRFLOW_V_3_1_PLUS
+
+DAGS_DIR = Path(__file__).resolve().parents[2] / "dags"
+needs_hitl = pytest.mark.skipif(not AIRFLOW_V_3_1_PLUS, reason="human-in-the-loop tasks need Airflow 3.1+")
+RUN_ID = "manual__2026-01-01T00:00:00+00:00"
+
+
+@needs_hitl
+def test_the_form_is_approve_or_reject_with_a_note_and_a_safe_timeout() -> None:
+    from airflow.sdk import DAG, Param
+    from airflow.sdk.bases.notifier import BaseNotifier
+
+    class Nothing(BaseNotifier):
+        def notify(self, context: object) -> None:
+            return None
+
+    with DAG("review_form", params={"staging": "file:///tmp/s"}, schedule=None):
+        op = EvolinkReviewVideoOperator(
+            task_id="review",
+            video_task_id="generate",
+            assigned_users={"id": "ana", "name": "Ana"},
+            notifiers=Nothing(),
+            form_params={"rating": Param(3, type="integer")},
+        )
+    assert op.options == ["Approve", "Reject"] and op.multiple is False
+    assert set(op.params) == {"note", "rating"}  # never the DAG's params
+    assert op.defaults == ["Reject"] and op.response_timeout == DEFAULT_RESPONSE_TIMEOUT
+    assert op.assigned_users == [{"id": "ana", "name": "Ana"}] and len(op.notifiers) == 1
+    custom = EvolinkReviewVideoOperator(
+        task_id="r2", video_task_id="g", response_timeout=timedelta(hours=1), defaults=None
+    )
+    assert custom.response_timeout == timedelta(hours=1) and custom.defaults is None
+    with pytest.raises(ValueError, match="form_params must not define 'note'"):
+        EvolinkReviewVideoOperator(task_id="r3", video_task_id="g", form_params={"note": Param("")})
+    with pytest.raises(ValueError, match="options"):
+        EvolinkReviewVideoOperator(task_id="r4", video_task_id="g", options=["Yes"])
+
+
+@needs_hitl
+def test_the_body_shows_what_was_asked_and_links_to_the_player() -> None:
+    op = EvolinkReviewVideoOperator(task_id="review", video_task_id="generate")
+    body = op.review_body(
+        "my_dag",
+        RUN_ID,
+        "review",
+        1,
+        1,
+        {"prompt": "A boat\nin `rain`", "model": "seedance-2.0-text-to-video"},
+        {"id": "task-unified-1", "credits_used": 68.0},
+        intro="Check the **horizon**",
+    )
+    lines = body.splitlines()
+    assert lines[0] == "Check the **horizon**"
+    assert "> A boat in 'rain'" in lines
+    assert "Model: `seedance-2.0-text-to-video` · Evolink task: `task-unified-1` · Cost: 68 credits" in body
+    run = "manual__2026-01-01T00%3A00%3A00%2B00%3A00"
+    assert f"(/evolink/dags/my_dag/runs/{run}/tasks/generate/video?map_index=1)" in body
+    assert f"(/evolink/review/dags/my_dag/runs/{run}/tasks/review?map_index=1)" in body
+    # Nothing known about the video: the links still lead to it.
+    bare = op.review_body("d", "r", "review", -1, -1, None, None)
+    assert "Model: `unknown`" in bare and "Cost" not in bare and "/tasks/generate/video?map_index=-1" in bare
+
+
+def test_review_page_paths() -> None:
+    assert review_page_path("d", "r 1") == "/evolink/review?dag_id=d&run_id=r+1"
+    assert (
+        review_page_path("d", "r/1", "review", 2)
+        == "/evolink/review/dags/d/runs/r%2F1/tasks/review?map_index=2"
+    )
+
+
+def test_the_answer_kept_for_the_dag() -> None:
+    assert review_decision({"chosen_options": ["Approve"], "params_input": {"note": None}}) == {
+        "approved": True,
+        "note": "",
+    }
+    assert review_decision({"chosen_options": ["Reject"], "params_input": {"note": "darker"}}) == {
+        "approved": False,
+        "note": "darker",
+    }
+    assert review_decision(None) == {"approved": False, "note": ""}
+
+
+@needs_hitl
+def test_the_csrf_token_is_bound_to_the_user_and_expires() -> None:
+    from airflow.api_fastapi.auth.managers.simple.user import SimpleAuthManagerUser
+
+    from airflow_evolink.plugins.review import CSRF_LIFETIME, check_csrf, csrf_token
+
+    ana = SimpleAuthManagerUser(username="ana", role="admin")
+    bob = SimpleAuthManagerUser(username="bob", role="admin")
+    now = 1_800_000_000.0
+    token = csrf_token(ana, now)
+    assert check_csrf(ana, token, now + 60)
+    assert not check_csrf(bob, token, now + 60)
+    assert not check_csrf(ana, token, now + CSRF_LIFETIME + 1)
+    issued, _, mac = token.partition(".")
+    assert not check_csrf(ana, f"{int(issued) + 1}.{mac}", now)
+    assert not check_csrf(ana, None, now) and not check_csrf(ana, "", now) and not check_csrf(ana, "x.y", now)
+
+
+@pytest.mark.skipif(AIRFLOW_V_3_1_PLUS, reason="Airflow 3.0 only")
+def test_airflow_3_0_says_which_version_the_review_needs() -> None:
+    from airflow.models.dagbag import DagBag  # Airflow 3.0's place
+
+    with pytest.raises(RuntimeError, match=r"needs Airflow 3\.1 or newer .* this is Airflow 3\.0"):
+        EvolinkReviewVideoOperator(task_id="review", video_task_id="generate")
+    bag = DagBag(dag_folder=str(DAGS_DIR / "example_evolink_review_and_publish.py"), include_examples=False)
+    [error] = bag.import_errors.values()
+    assert "needs Airflow 3.1 or newer" in error
+    assert "needs Airflow 3.1 or newer" in missing_hitl_message()
+
+
+@needs_hitl
+@pytest.mark.parametrize(
+    ("headers", "allowed"),
+    [
+        ({"origin": "http://127.0.0.1:8080"}, True),
+        ({}, True),  # no Origin (a non-browser client with its bearer token): the CSRF token decides
+        ({"origin": "https://evil.example"}, False),
+        ({"origin": "http://127.0.0.1:8080", "sec-fetch-site": "cross-site"}, False),
+        ({"origin": "null"}, False),
+    ],
+)
+def test_the_answer_route_refuses_foreign_origins(headers: dict[str, str], allowed: bool) -> None:
+    from airflow.api_fastapi.auth.managers.simple.user import SimpleAuthManagerUser
+    from fastapi import HTTPException
+    from starlette.requests import Request
+
+    from airflow_evolink.plugins.review import csrf_token, refuse_cross_site
+
+    user = SimpleAuthManagerUser(username="ana", role="admin")
+    request = Request(
+        {
+            "type": "http",
+            "method": "POST",
+            "scheme": "http",
+            "server": ("127.0.0.1", 8080),
+            "path": "/evolink/review/dags/d/runs/r/tasks/review/0/answer",
+            "headers": [(k.encode(), v.encode()) for k, v in {"host": "127.0.0.1:8080", **headers}.items()],
+        }
+    )
+    if allowed:
+        refuse_cross_site(request, user, csrf_token(user))
+        with pytest.raises(HTTPException, match="X-Evolink-CSRF") as missing:
+            refuse_cross_site(request, user, None)
+        assert missing.value.status_code == 403
+    else:
+        with pytest.raises(HTTPException) as refused:
+            refuse_cross_site(request, user, csrf_token(user))
+        assert refused.value.status_code == 403
