@@ -29,13 +29,13 @@ def gallery_path(
 ) -> str:
     """The gallery's page (or video) for one task instance, under the api-server's base URL."""
     parts = (quote(str(part), safe="") for part in (dag_id, run_id, task_id))
-    path = "{}{}/dags/{}/runs/{}/tasks/{}".format(_api_base(), GALLERY_PREFIX, *parts)
+    path = "{}{}/dags/{}/runs/{}/tasks/{}".format(api_base(), GALLERY_PREFIX, *parts)
     if video:
         path += "/video"
     return f"{path}?map_index={-1 if map_index is None else int(map_index)}"
 
 
-def _api_base() -> str:
+def api_base() -> str:
     """``[api] base_url`` without its trailing slash; a path alone when only a path is configured."""
     try:
         from airflow.configuration import conf

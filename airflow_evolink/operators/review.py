@@ -19,8 +19,9 @@ from typing import Any
 from urllib.parse import quote, urlencode
 
 from airflow_evolink.core.account import format_credits
-from airflow_evolink.operators.links import GALLERY_PREFIX, _api_base, gallery_path
+from airflow_evolink.links.evolink import GALLERY_PREFIX, api_base, gallery_path
 from airflow_evolink.utils import xcom_keys
+from airflow_evolink.utils.review_terms import APPROVE, NOTE_PARAM, REJECT, REVIEW_KEY, REVIEW_OF_KEY
 from airflow_evolink.version_compat import AIRFLOW_V_3_1_PLUS
 
 __all__ = [
@@ -33,17 +34,9 @@ __all__ = [
     "review_decision",
 ]
 
-APPROVE = "Approve"
-REJECT = "Reject"
-#: The name of the optional note among the HITL params (and in ``params_input`` of the answer).
-NOTE_PARAM = "note"
 #: How long a video waits for a person before ``defaults`` (Reject) is taken; Airflow's scheduler times
 #: out a waiting task on 3.3+, the triggerer on 3.1-3.2.
 DEFAULT_RESPONSE_TIMEOUT = timedelta(days=3)
-#: XCom of the review task instance: which video it asks about (the gallery's review page reads it).
-REVIEW_OF_KEY = "evolink_review_of"
-#: XCom of the review task instance once answered: approved, note, who and when, the files reviewed.
-REVIEW_KEY = "evolink_review"
 REQUIRED_AIRFLOW = "3.1"
 #: The default subject; at run time it becomes "Review the Evolink video: <prompt>".
 DEFAULT_SUBJECT = "Review the Evolink video"
@@ -62,7 +55,7 @@ def missing_hitl_message() -> str:
 
 def review_page_path(dag_id: str, run_id: str, task_id: str | None = None, map_index: int = -1) -> str:
     """The gallery's review page: every pending review of a run, or the one of a task instance."""
-    path = f"{_api_base()}{GALLERY_PREFIX}/review"
+    path = f"{api_base()}{GALLERY_PREFIX}/review"
     if task_id is None:
         return f"{path}?{urlencode({'dag_id': dag_id, 'run_id': run_id})}"
     dag, run, task = (quote(str(p), safe="") for p in (dag_id, run_id, task_id))

@@ -39,9 +39,9 @@ from pydantic import BaseModel, Field
 from sqlalchemy import select, tuple_
 from sqlalchemy.orm import Session
 
-from airflow_evolink.operators.review import APPROVE, NOTE_PARAM, REJECT, REVIEW_OF_KEY
 from airflow_evolink.plugins import records, views
 from airflow_evolink.plugins.generations import Generation, build_generations
+from airflow_evolink.utils.review_terms import APPROVE, NOTE_PARAM, REJECT, REVIEW_OF_KEY
 
 #: States of a task instance whose question still waits (3.3+ parks it; 3.1-3.2 defer it).
 WAITING_STATES = ("awaiting_input", "deferred")

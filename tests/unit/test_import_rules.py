@@ -17,6 +17,8 @@ ALLOWED: dict[str, set[str]] = {
     "version_compat": set(),
     "compat": {"version_compat"},
     "get_provider_info": {"__init__", "version_compat"},
+    # The command line that prices a request (python -m airflow_evolink.estimate).
+    "estimate": {"core", "pricing", "hooks", *_COMPAT},
     "core": set(),
     "emulator": set(),
     "pricing": {"core"},
