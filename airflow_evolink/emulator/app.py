@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from airflow_evolink.emulator import api, batch, files, uploads
+from airflow_evolink.emulator import api, batch, catalog, files, uploads
 from airflow_evolink.emulator.config import CREATE_PATH
 from airflow_evolink.emulator.context import CONTEXT_KEY, STATE_KEY, RequestContext
 from airflow_evolink.emulator.control import PREFIX, add_control_routes
@@ -32,6 +32,7 @@ def create_app(state: EmulatorState) -> web.Application:
     batch.add_batch_routes(app, state.config)
     app.router.add_get("/v1/tasks/{task_id}", api.get_task)
     app.router.add_get("/v1/credits", api.get_credits)
+    catalog.add_catalog_routes(app)
     app.router.add_get("/files/{name}", files.download)
     uploads.add_upload_routes(app)
     add_control_routes(app)
@@ -81,7 +82,9 @@ async def _emulate(request: web.Request, handler: Handler) -> web.StreamResponse
 async def _handle(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Normal handling: auth and rate limit on /v1, then the route; router errors become JSON."""
     try:
-        if request.path.startswith(("/v1/", uploads.PREFIX + "/")):
+        # The pricing-rules routes are public: no key, and no key is checked.
+        public = request.path.startswith(catalog.PREFIX)
+        if not public and request.path.startswith(("/v1/", uploads.PREFIX + "/")):
             refusal = api.gate(request)
             if refusal is not None:
                 return refusal
@@ -110,6 +113,7 @@ def _record(
         replay=context.replay,
         body=context.body,
         fault=None if rule is None else rule.kind,
+        authorization="Authorization" in request.headers,
     )
     with state.lock:
         state.recorder.add(record)

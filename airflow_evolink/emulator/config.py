@@ -37,6 +37,14 @@ def check_interim(share: float | None, status: str | None) -> None:
         raise ValueError("interim_status must be a status the docs do not list (e.g. in_queue)")
 
 
+def check_pricing_status(status: int) -> None:
+    forced = (
+        isinstance(status, int) and not isinstance(status, bool) and (status == 404 or 500 <= status <= 599)
+    )
+    if status != 200 and not forced:
+        raise ValueError("pricing_status must be 200, 404 or a 5xx status")
+
+
 @dataclass(frozen=True)
 class EmulatorConfig:
     """How the emulated account and jobs behave.
@@ -90,6 +98,9 @@ class EmulatorConfig:
     upload_max_bytes: int = 100 * ONE_MIB
     file_quota: int = 100
     file_ttl_seconds: float = 72 * 3600.0
+    #: How the public pricing-rules routes answer: 200 (normally, with 304 for a matching ETag), or a
+    #: forced 404 or 5xx (no price can be read). The control API switches it at run time.
+    pricing_status: int = 200
 
     def __post_init__(self) -> None:
         if self.job_seconds < 0:
@@ -102,5 +113,6 @@ class EmulatorConfig:
             raise ValueError("result_bytes must be >= 0")
         check_interim(self.interim_share, self.interim_status)
         check_shapes(self.result_shape, self.cost_shape)
+        check_pricing_status(self.pricing_status)
         if not 0.0 <= self.extra_fields <= 1.0:
             raise ValueError("extra_fields must be between 0 and 1")

@@ -18,6 +18,9 @@ Routes (no auth, not logged):
   GET    /_emulator/uploads         the file service: uploads accepted, deleted, files held
   POST   /_emulator/credits         {"remaining": n} sets the account balance and the key's figure;
                                     {"user": n, "token": n, "unlimited": bool} sets each (all optional)
+  POST   /_emulator/pricing         {"status": 200 | 404 | 5xx} makes the public pricing-rules routes answer
+                                    normally, 404 or that 5xx; {"revision": n} publishes a new version
+                                    (new ETag, same figures). GET shows the settings.
 """
 
 from __future__ import annotations
@@ -53,6 +56,8 @@ def add_control_routes(app: web.Application) -> None:
     router.add_post(f"{PREFIX}/clock", advance_clock)
     router.add_post(f"{PREFIX}/credits", set_credits)
     router.add_get(f"{PREFIX}/uploads", list_uploads)
+    router.add_post(f"{PREFIX}/pricing", set_pricing)
+    router.add_get(f"{PREFIX}/pricing", get_pricing)
 
 
 async def add_faults(request: web.Request) -> web.Response:
@@ -150,6 +155,22 @@ async def set_credits(request: web.Request) -> web.Response:
         return _bad(error)
     view.set_credits(figures["remaining"], user=figures["user"], token=figures["token"], unlimited=unlimited)
     return _ok(view.credits())
+
+
+async def set_pricing(request: web.Request) -> web.Response:
+    view = StateView(request.app[STATE_KEY])
+    try:
+        data = await _payload(request)
+        if not isinstance(data, dict) or not data or set(data) - {"status", "revision"}:
+            raise _BadPayload('expected {"status": 200 | 404 | 5xx, "revision": <n>} (either)')
+        settings = view.set_pricing_routes(data.get("status"), revision=data.get("revision"))
+    except (_BadPayload, ValueError) as error:
+        return _bad(error)
+    return _ok(settings)
+
+
+async def get_pricing(request: web.Request) -> web.Response:
+    return _ok(StateView(request.app[STATE_KEY]).set_pricing_routes())
 
 
 _CREDITS_SHAPE = (

@@ -25,6 +25,8 @@ class RequestRecord:
     fault: str | None = None
     #: The JSON body of a create-task POST as the emulator decoded it (None for other requests).
     body: Any = None
+    #: Whether the request carried an Authorization header (the public pricing routes need none).
+    authorization: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -11,11 +11,12 @@ from typing import Any
 
 from airflow_evolink.emulator.billing import Credits, Ledger
 from airflow_evolink.emulator.clock import Clock
-from airflow_evolink.emulator.config import EmulatorConfig
+from airflow_evolink.emulator.config import EmulatorConfig, check_pricing_status
 from airflow_evolink.emulator.faults import FaultPlan, Faults
 from airflow_evolink.emulator.filestore import UploadStore
 from airflow_evolink.emulator.idempotency import IdempotencyLedger
 from airflow_evolink.emulator.jobs import JobStore
+from airflow_evolink.emulator.pricing import PricingRoutes
 from airflow_evolink.emulator.ratelimit import TokenBucket
 from airflow_evolink.emulator.recorder import Recorder
 
@@ -33,6 +34,7 @@ class EmulatorState:
         self.idempotency = IdempotencyLedger()
         self.bucket = self._new_bucket()
         self.uploads = UploadStore()
+        self.pricing = PricingRoutes(status=config.pricing_status)
 
     def settle(self) -> None:
         """Refund every task that has ended failed or cancelled since the last call (caller holds the lock).
@@ -61,6 +63,7 @@ class EmulatorState:
             self.recorder.clear()
             self.idempotency.clear()
             self.uploads.clear()
+            self.pricing = PricingRoutes(status=self.config.pricing_status)
             self.bucket = self._new_bucket()
 
 
@@ -102,6 +105,23 @@ class StateView:
             token = remaining if token is None else token
         with self._state.lock:
             self._state.ledger.set(user=user, token=token, unlimited=unlimited)
+
+    def set_pricing_routes(self, status: int | None = None, *, revision: int | None = None) -> dict[str, int]:
+        """Make the pricing routes answer normally (200), 404 or a 5xx; ``revision`` publishes a new
+        version of the same figures (a new ETag). Returns the routes' settings."""
+        if status is not None:
+            check_pricing_status(status)
+        if revision is not None and (
+            isinstance(revision, bool) or not isinstance(revision, int) or revision < 1
+        ):
+            raise ValueError("revision must be a positive integer")
+        with self._state.lock:
+            routes = self._state.pricing
+            if status is not None:
+                routes.status = status
+            if revision is not None:
+                routes.revision = revision
+            return {"status": routes.status, "revision": routes.revision}
 
     def tasks(self) -> list[dict[str, Any]]:
         """Every task with what the emulator recorded about it (including its callback_url)."""

@@ -42,6 +42,9 @@ from airflow_evolink.hooks.async_transport import send_async, shared_session
 from airflow_evolink.hooks.connection import PROVIDER_EXTRA_KEYS, EvolinkConnectionConfig
 from airflow_evolink.hooks.sync_transport import send_sync
 from airflow_evolink.inputs.upload import FileServiceClient
+from airflow_evolink.pricing.client import PricingClient
+from airflow_evolink.pricing.defaults import spec_defaults_for
+from airflow_evolink.pricing.estimate import CostEstimate
 
 _T = TypeVar("_T")
 
@@ -192,6 +195,38 @@ class EvolinkHook(HttpHook):
             sleep=self._sleep,
         )
 
+    # ---- pricing (public, no key) ---------------------------------------------------------------------
+    @cached_property
+    def pricing_client(self) -> PricingClient:
+        """Reads the published pricing rules (cached per base URL and model, shared by every hook)."""
+        return PricingClient(retry_policy=self.retry_policy, sleep=self._sleep, log=self.log)
+
+    @cached_property
+    def pricing_base_url(self) -> str:
+        """The connection's API base URL, read without needing its key (the pricing route is public)."""
+        cached = self.__dict__.get("connection_config")
+        if cached is not None:
+            return str(cached.base_url)
+        conn = self.get_connection(self.evolink_conn_id)
+        return normalize_base_url(conn.host, scheme=conn.schema or None, port=conn.port)
+
+    def estimate_cost(
+        self, request: VideoRequest | Mapping[str, Any], *, usage: Mapping[str, Any] | None = None
+    ) -> CostEstimate:
+        """What ``request`` costs by Evolink's published rules, before anything is paid.
+
+        ``request`` is a :class:`VideoRequest` or the body's fields (not validated again here: validate
+        first). ``usage`` gives measured parameters the rules ask for (e.g. ``input_seconds``). The result
+        is ``estimated``, ``partial`` (a lower bound) or ``unavailable`` with its reason: this never raises
+        because no price could be read (404, 5xx after retries, a malformed rule); the caller decides.
+        Needs no API key: the pricing route is public and no key is sent to it.
+        """
+        body = request.payload() if isinstance(request, VideoRequest) else _plain_body(request)
+        model = str(body.get("model") or "")
+        return self.pricing_client.estimate(
+            self.pricing_base_url, body, usage=usage, spec_defaults=spec_defaults_for(model)
+        )
+
     def task_url(self, task_id: str) -> str:
         """The task's API resource URL, shown as an extra link (no key in it)."""
         return self.connection_config.base_url + get_task_call(task_id).path
@@ -336,6 +371,10 @@ class EvolinkHook(HttpHook):
                     attempts=retrying.statistics.get("attempt_number"),
                 ) from exc
             raise
+
+
+def _plain_body(request: Mapping[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in request.items() if value is not None}
 
 
 async def _aget_connection(hook: EvolinkHook, conn_id: str) -> Any:

@@ -32,6 +32,8 @@ class CostComponent:
     subtotal_uc: int
     tier: str | None = None  # the matching tier's sku_id or condition, None without tiers
     minimum_applied: bool = False
+    sku_id: str | None = None  # the SKU whose rate applied (the tier's, else the component's)
+    rounding: str | None = None  # the rule's rounding, e.g. "per_component_subtotal half_up"
 
     def describe(self) -> str:
         tier = f" ({self.tier})" if self.tier else ""
@@ -50,6 +52,11 @@ class CostEstimate:
     fresh_until: str | None = None
     reason: str | None = None
     parameters: dict[str, Any] = field(default_factory=dict)  # the pricing parameters used
+
+    @classmethod
+    def unavailable(cls, model: str, reason: str, **context: Any) -> CostEstimate:
+        """No price could be read or evaluated: ``uc`` is None and ``reason`` says why."""
+        return cls(model=model, status="unavailable", uc=None, reason=reason, **context)
 
     @property
     def credits(self) -> Decimal | None:
@@ -80,6 +87,7 @@ class CostEstimate:
             "policy_version": self.policy_version,
             "fresh_until": self.fresh_until,
             "reason": self.reason,
+            "parameters": self.parameters,
         }
         return {k: v for k, v in out.items() if v not in (None, [], {})}
 
@@ -94,4 +102,5 @@ class CostEstimate:
             policy_version=data.get("policy_version"),
             fresh_until=data.get("fresh_until"),
             reason=data.get("reason"),
+            parameters=dict(data.get("parameters") or {}),
         )
