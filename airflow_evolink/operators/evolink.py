@@ -264,7 +264,8 @@ class EvolinkSubmitVideoOperator(EvolinkLineageMixin, ResumableJobMixin, BaseOpe
             return str(result) if result is not None else str(self._waited_for)
         task = self._reuse_or_submit(context)
         if not self.wait_for_completion:
-            log_cost(context, task.to_xcom())
+            estimate = self._before_payment.estimate if self._before_payment is not None else None
+            log_cost(context, task.to_xcom(), estimate.to_xcom() if estimate is not None else None)
             return task.id
         return self._defer_until_done(context, task)
 

@@ -16,6 +16,7 @@ import pytest
 
 from airflow_evolink.utils import xcom_keys
 from tests.airflow_helpers import dag_bag, xcom_values
+from tests.conftest import TEST_API_KEY
 from tests.dags.evolink_money import CLIP_UC, PRICED
 
 pytestmark = pytest.mark.usefixtures("airflow_db")
@@ -107,7 +108,7 @@ def test_an_uncapped_request_is_priced_for_the_log_and_sent(priced_emulator, cap
     assert dag_run.state == "success" and len(posts(priced_emulator)) == 1
     [estimate] = xcom_values(dag_run, "generate", xcom_keys.EVOLINK_ESTIMATE)
     assert estimate["uc"] == CLIP_UC and estimate["evolink_task_id"] == posts(priced_emulator)[0]["task_id"]
-    assert "secret" not in str(estimate).lower() and "sk-" not in str(estimate)
+    assert TEST_API_KEY not in str(estimate)
     lines = [line for line in capfd.readouterr().out.splitlines() if "Estimate before paying" in line]
     assert len(lines) == 1 and "27 credits (270,000 UC, ~$0.40)" in lines[0]
 
