@@ -6,6 +6,10 @@ Examples:
   --interim-share 0.3 --interim-status in_queue       jobs report an unlisted status for 30% of their time
   --result-shape mixed --cost-shape mixed --extra-fields 0.5
   --fault post-502-after-create --fault '{"kind": "status", "status": 503, "method": "GET", "count": 3}'
+  --pricing-status 404                                the public pricing-rules routes answer 404
+
+Prices: the emulator bills what its published rules say (GET /v1/catalog/models/{model}/pricing-rules);
+the figures and their sources are in airflow_evolink/emulator/pricing.py.
 """
 
 from __future__ import annotations
@@ -104,6 +108,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         help="share of jobs (0..1) carrying undocumented fields such as draft_expires_at",
     )
     parser.add_argument(
+        "--pricing-status",
+        type=int,
+        default=EmulatorConfig.pricing_status,
+        help="how the public pricing-rules routes answer: 200 (default), 404, or a 5xx status",
+    )
+    parser.add_argument(
         "--fault",
         action="append",
         default=[],
@@ -151,6 +161,7 @@ def config_from(args: argparse.Namespace) -> EmulatorConfig:
         result_shape=args.result_shape,
         cost_shape=args.cost_shape,
         extra_fields=args.extra_fields,
+        pricing_status=args.pricing_status,
     )
 
 

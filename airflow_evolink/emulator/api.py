@@ -133,7 +133,7 @@ async def create_task(request: web.Request) -> web.Response:
             return json_error(400, error.message, error.param, code=getattr(error, "code", None))
         state.settle()
         try:
-            state.ledger.charge(valid.credits)
+            state.ledger.charge(valid.uc)
         except CreditShortfall as error:
             return json_error(402, error.message, code=error.code, extra=error.details)
         job = state.jobs.create(valid, context.api_key)
@@ -143,6 +143,7 @@ async def create_task(request: web.Request) -> web.Response:
     context.task_id = job.id
     context.task_created = True
     context.credits_charged = valid.credits
+    context.uc_charged = valid.uc
     return _json(text)
 
 

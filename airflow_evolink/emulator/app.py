@@ -110,6 +110,7 @@ def _record(
         task_id=context.task_id,
         task_created=context.task_created,
         credits_charged=context.credits_charged,
+        uc_charged=context.uc_charged,
         replay=context.replay,
         body=context.body,
         fault=None if rule is None else rule.kind,

@@ -19,7 +19,8 @@ class RequestContext:
     idempotency_key: str | None = None
     task_id: str | None = None
     task_created: bool = False
-    credits_charged: int = 0
+    credits_charged: int | float = 0
+    uc_charged: int = 0
     replay: bool = False
     #: The decoded JSON body of a create-task POST, kept so tests can see exactly what a client sent.
     body: Any = None

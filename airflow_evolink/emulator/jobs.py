@@ -2,8 +2,15 @@
 
 The status is computed from the clock, so nothing runs in the background. A finished task looks as the
 real API shows it: result links in one of several shapes (`config.RESULT_SHAPES`), the charge as
-`usage.credits_used` or `usage.cost{credits, usd}`, and `billing.charge_status` (`charged` for a completed
-task; `refunded` for a failed or cancelled one, whose reservation goes back to the balance).
+`usage.credits_used` or `usage.cost{credits, usd}` (in credits), and the ledger facts in
+`billing{refund_scope, charge_status, refund_status, reserved_credits, charged_credits, refunded_credits,
+refunded_at}` (/work/shared/evolink-api.md section 10): `reserved` while it runs, `charged` when it
+completes, `released` with a completed refund when it fails or is cancelled (the reservation goes back).
+
+`usage.credits_reserved` is the price in UC, as the kling-v3 doc page shows it (`270000` for a clip whose
+published price is 27 credits). The live API's unit for that field is not settled; clients must show it
+as given, never convert it. Every other figure (`credits_used`, `cost.credits`, `billing.*_credits`) is
+in credits.
 """
 
 from __future__ import annotations
@@ -14,6 +21,7 @@ import random
 import string
 from collections import deque
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from typing import Any
 
 from airflow_evolink.emulator.clock import Clock
@@ -26,10 +34,11 @@ from airflow_evolink.emulator.config import (
     check_interim,
     check_shapes,
 )
+from airflow_evolink.emulator.pricing import credits_figure, usd_figure
 from airflow_evolink.emulator.validation import ValidRequest
 
-#: The gateway's display rate (Evolink's client, error-handler.js): 68 credits = 1 USD.
-CREDITS_PER_USD = 68
+#: `billing.refund_scope`: a refund goes back to the account balance.
+REFUND_SCOPE = "account_balance"
 #: How long the `draft_expires_at` extra field lies after `created`.
 DRAFT_TTL_SECONDS = 86_400
 
@@ -109,7 +118,8 @@ class Job:
     started: float
     job_seconds: float
     duration: int
-    credits: int
+    #: The price in UC (what the emulator's published rules say for the request).
+    uc: int
     billing_rule: str
     final_status: str
     error: dict[str, str] | None
@@ -130,6 +140,11 @@ class Job:
     @property
     def finished_at(self) -> float:
         return self.started + self.job_seconds
+
+    @property
+    def credits(self) -> int | float:
+        """The price in credits."""
+        return credits_figure(self.uc)
 
     @property
     def charged(self) -> bool:
@@ -164,7 +179,7 @@ class Job:
         task_info["video_duration"] = self.duration
         usage: dict[str, Any] = {
             "billing_rule": self.billing_rule,
-            "credits_reserved": self.credits,
+            "credits_reserved": self.uc,  # as the kling-v3 doc page shows it (see the module docstring)
             "user_group": "default",
         }
         body: dict[str, Any] = {
@@ -181,21 +196,45 @@ class Job:
         if self.extra_fields:
             body["draft_expires_at"] = self.created + DRAFT_TTL_SECONDS
             body["video_duration"] = self.duration
+        body["billing"] = self.billing(done)
         if not done:
             return body
         if self.charged:
             body.update(self._results(base_url))
             if self.cost_shape == "cost":
-                usage["cost"] = {"credits": self.credits, "usd": round(self.credits / CREDITS_PER_USD, 4)}
+                usage["cost"] = {"credits": self.credits, "usd": usd_figure(self.uc)}
             else:
                 usage["credits_used"] = self.credits
-        body["billing"] = {"charge_status": "charged" if self.charged else "refunded"}
         if self.error is not None:
             error: dict[str, Any] = dict(self.error)
             if self.extra_fields:
                 error.setdefault("suggestion", "Check the task's billing state before submitting again")
             body["error"] = error
         return body
+
+    def billing(self, done: bool) -> dict[str, Any]:
+        """The task's ledger facts: reserved while it runs, then charged or released (refunded)."""
+        billing: dict[str, Any] = {
+            "refund_scope": REFUND_SCOPE,
+            "charge_status": "reserved",
+            "refund_status": "unknown",
+            "reserved_credits": self.credits,
+            "charged_credits": 0,
+            "refunded_credits": 0,
+            "refunded_at": None,
+        }
+        if done and self.charged:
+            billing.update(
+                charge_status="charged", refund_status="not_required", charged_credits=self.credits
+            )
+        elif done:
+            billing.update(
+                charge_status="released",
+                refund_status="completed",
+                refunded_credits=self.credits,
+                refunded_at=_iso(self.created + self.job_seconds),
+            )
+        return billing
 
     def _results(self, base_url: str) -> dict[str, Any]:
         """The result links in this job's shape; a job without results shows an empty list or nothing."""
@@ -261,7 +300,7 @@ class JobStore:
             started=self._clock.now(),
             job_seconds=job_seconds,
             duration=request.duration,
-            credits=request.credits,
+            uc=request.uc,
             billing_rule=request.rule.billing_rule,
             final_status=status,
             error=error,
@@ -341,6 +380,11 @@ class JobStore:
             task_id = f"task-unified-{created}-{suffix}"
             if task_id not in self.jobs:
                 return task_id
+
+
+def _iso(wall: float) -> str:
+    """``2026-12-05T06:09:12Z``: the form Evolink's client accepts for ``refunded_at``."""
+    return datetime.fromtimestamp(wall, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _first(value: float | None, default: float) -> float:

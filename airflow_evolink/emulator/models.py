@@ -62,7 +62,7 @@ class ModelRule:
     enums: Mapping[str, frozenset[str]] = field(default_factory=dict)
     #: Rules that involve more than one field.
     checks: tuple[Check, ...] = ()
-    credits_per_second: int = 54_000
+    #: `usage.billing_rule` on its tasks; the price itself is in pricing.py.
     billing_rule: str = "per_second"
 
 

@@ -73,6 +73,17 @@ def _plain(value: Fraction | Decimal) -> str:
     return text.rstrip("0").rstrip(".") if "." in text else text
 
 
+def credits_figure(uc: int) -> int | float:
+    """UC as the API's credit numbers show them: an integer when whole, else at most 4 decimals."""
+    whole, rest = divmod(uc, UC_PER_CREDIT)
+    return whole if rest == 0 else float(Decimal(uc) / UC_PER_CREDIT)
+
+
+def usd_figure(uc: int) -> float:
+    """UC in dollars for ``usage.cost.usd`` (68 credits = $1), to 6 places."""
+    return float((Decimal(uc) / UC_PER_USD).quantize(Decimal("0.000001"), rounding=ROUND_HALF_UP))
+
+
 def money(uc: Fraction | int | str) -> dict[str, str]:
     """``{uc, credits, cny, usd}`` as decimal strings; USD rounded to 8 places as the gateway shows it."""
     amount = Fraction(uc)

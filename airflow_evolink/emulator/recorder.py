@@ -20,7 +20,9 @@ class RequestRecord:
     idempotency_key: str | None = None
     task_id: str | None = None
     task_created: bool = False
-    credits_charged: int = 0
+    #: The price reserved by a create POST, in credits and in UC.
+    credits_charged: int | float = 0
+    uc_charged: int = 0
     replay: bool = False
     fault: str | None = None
     #: The JSON body of a create-task POST as the emulator decoded it (None for other requests).

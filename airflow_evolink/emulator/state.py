@@ -44,7 +44,7 @@ class EmulatorState:
         """
         for job in self.jobs.settle_due(self.clock.now()):
             if not job.charged:
-                self.ledger.refund(job.credits)
+                self.ledger.refund(job.uc)
 
     def _new_bucket(self) -> TokenBucket | None:
         rate = self.config.rate_limit
@@ -135,7 +135,9 @@ class StateView:
                     "status": job.status_at(now)[0],
                     "final_status": job.final_status,
                     "duration": job.duration,
-                    "credits_reserved": job.credits,
+                    "credits_reserved": job.uc,  # as the task shows it (the doc page's figure, in UC)
+                    "uc": job.uc,
+                    "credits": job.credits,
                     "charge_status": (None if not job.settled else "charged" if job.charged else "refunded"),
                     "callback_url": job.callback_url,
                     "api_key": job.api_key,

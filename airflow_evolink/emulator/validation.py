@@ -9,6 +9,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from airflow_evolink.emulator.models import AUTO, ModelRule, rule_for
+from airflow_evolink.emulator.pricing import bill_uc, credits_figure
 
 CALLBACK_URL_MAX = 2048
 
@@ -30,11 +31,13 @@ class ValidRequest:
     rule: ModelRule
     duration: int
     callback_url: str | None
+    #: What the task costs, in UC, by the rules the emulator publishes (pricing.py).
+    uc: int = 0
 
     @property
-    def credits(self) -> int:
-        """Credits reserved for the job: a simple, deterministic per-second price."""
-        return self.duration * self.rule.credits_per_second
+    def credits(self) -> int | float:
+        """The price in credits (1 credit = 10,000 UC), as the API's credit figures show it."""
+        return credits_figure(self.uc)
 
 
 def validate(body: Mapping[str, Any]) -> ValidRequest:
@@ -62,7 +65,8 @@ def validate(body: Mapping[str, Any]) -> ValidRequest:
         problem = check(body, duration)
         if problem is not None:
             raise ValidationError(*problem)
-    return ValidRequest(model=model, rule=rule, duration=duration, callback_url=callback_url)
+    uc = bill_uc(model, body, duration)
+    return ValidRequest(model=model, rule=rule, duration=duration, callback_url=callback_url, uc=uc)
 
 
 def is_http_url(value: object) -> bool:

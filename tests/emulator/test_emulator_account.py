@@ -39,28 +39,28 @@ def test_credits_report_remaining_and_used(api: Any) -> None:
     data = api.credits().json()
     assert data["success"] is True and data["message"] == "ok"
     assert data["data"]["token"] == {
-        "remaining_credits": 10**12 - 270_000,
-        "used_credits": 270_000,
+        "remaining_credits": 10**12 - 27,  # a 5 s 720p kling-v3 clip: 27 credits (pricing.py)
+        "used_credits": 27,
         "unlimited_credits": True,  # by default the key has no limit of its own, as in the docs' example
     }
-    assert data["data"]["user"] == {"remaining_credits": 10**12 - 270_000, "used_credits": 270_000}
+    assert data["data"]["user"] == {"remaining_credits": 10**12 - 27, "used_credits": 27}
 
 
 def test_insufficient_credits_is_402_and_creates_no_task(
     start_emulator: Any, api_for: Any, kling: dict[str, Any]
 ) -> None:
-    server = start_emulator(credits=300_000)
+    server = start_emulator(credits=30)
     api = api_for(server)
-    assert api.create(kling).status_code == 200  # 270 000 reserved, 30 000 left
+    assert api.create(kling).status_code == 200  # 27 credits reserved, 3 left
 
     refused = api.create(kling)
 
     assert refused.status_code == 402
     assert refused.json()["error"]["type"] == "insufficient_quota_error"
     assert refused.json()["error"]["code"] == "insufficient_quota"
-    assert "270000" in refused.json()["error"]["message"]
+    assert "needs 27 credits, the account has 3" in refused.json()["error"]["message"]
     assert len(server.state.tasks()) == 1
-    assert api.credits().json()["data"]["token"]["remaining_credits"] == 30_000
+    assert api.credits().json()["data"]["token"]["remaining_credits"] == 3
     assert server.state.stats()["paid_posts"] == 1
 
 

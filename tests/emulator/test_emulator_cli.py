@@ -60,7 +60,7 @@ def test_cli_switches_credits_shapes_interim_and_faults() -> None:
     process = _start_cli(
         *("--job-seconds", "0", "--credits", "9999999.25", "--token-credits", "300000", "--token-limited"),
         *("--result-shape", "output", "--cost-shape", "cost", "--extra-fields", "1"),
-        *("--interim-share", "0.5", "--fault", "post-502-after-create"),
+        *("--interim-share", "0.5", "--fault", "post-502-after-create", "--pricing-status", "503"),
     )
     try:
         assert process.stdout is not None
@@ -82,6 +82,8 @@ def test_cli_switches_credits_shapes_interim_and_faults() -> None:
         task = requests.get(f"{base_url}/v1/tasks/{replay.json()['id']}", headers=auth, timeout=5).json()
         assert task["output"]["video_url"].endswith(".mp4") and "cost" in task["usage"]
         assert "draft_expires_at" in task
+        rules = requests.get(f"{base_url}/v1/catalog/models/kling-v3-image-to-video/pricing-rules", timeout=5)
+        assert rules.status_code == 503
     finally:
         process.send_signal(signal.SIGTERM)
         _, stderr = process.communicate(timeout=10)
@@ -102,6 +104,7 @@ def test_cli_rejects_bad_settings() -> None:
         (["--fault", "explode"], "preset"),
         (["--fault", "{not json"], "--fault"),
         (["--interim-share", "0.95"], "interim_share"),
+        (["--pricing-status", "302"], "pricing_status"),
     ):
         result = subprocess.run(
             [sys.executable, "-m", "airflow_evolink.emulator", "--port", "0", *bad],

@@ -62,7 +62,7 @@ def test_after_processing_fault_creates_a_paid_task_but_answers_500(api: Any, em
     assert response.status_code == 500
     tasks = emulator.state.tasks()
     assert len(tasks) == 1
-    assert api.credits().json()["data"]["token"]["used_credits"] == 270_000
+    assert api.credits().json()["data"]["token"]["used_credits"] == 27
     record = emulator.state.requests()[0]
     assert (record["status"], record["task_created"], record["fault"]) == (500, True, "status")
     assert record["task_id"] == tasks[0]["id"]
@@ -135,7 +135,7 @@ def test_reset_after_processing_leaves_a_paid_task(api: Any, emulator: Any) -> N
     with pytest.raises(requests.exceptions.ConnectionError):
         api.create()
     assert len(emulator.state.tasks()) == 1
-    assert api.credits().json()["data"]["token"]["used_credits"] == 270_000
+    assert api.credits().json()["data"]["token"]["used_credits"] == 27
 
 
 def test_rules_match_method_and_path_apply_in_order_and_count(api: Any, emulator: Any) -> None:

@@ -8,7 +8,8 @@ import pytest
 
 from airflow_evolink.emulator import EmulatorConfig
 
-KLING_CREDITS = 270_000
+KLING_CREDITS = 27  # a 5 s 720p kling-v3 clip (emulator/pricing.py)
+KLING_UC = 270_000
 
 
 def _statuses(api: Any, server: Any, task_id: str, steps: int = 20, seconds: float = 10) -> list[str]:
@@ -38,7 +39,7 @@ def test_interim_status_body_is_a_running_task(start_emulator: Any, api_for: Any
     body = api.task(task_id).json()
     assert body["status"] == "queued_upstream" and body["progress"] == 0
     assert body["task_info"]["can_cancel"] is True and body["task_info"]["estimated_time"] == 8
-    assert "billing" not in body and "results" not in body
+    assert body["billing"]["charge_status"] == "reserved" and "results" not in body
     server.clock.advance(3)
     assert api.task(task_id).json()["status"] == "processing"
 
@@ -105,8 +106,8 @@ def test_cost_shape_usd_at_68_credits_per_dollar(start_emulator: Any, api_for: A
     server = start_emulator(job_seconds=0, cost_shape="cost")
     api = api_for(server)
     usage = api.task(api.create().json()["id"]).json()["usage"]
-    assert usage["cost"] == {"credits": KLING_CREDITS, "usd": round(KLING_CREDITS / 68, 4)}
-    assert "credits_used" not in usage and usage["credits_reserved"] == KLING_CREDITS
+    assert usage["cost"] == {"credits": KLING_CREDITS, "usd": 0.397059}  # 27 / 68, to 6 places
+    assert "credits_used" not in usage and usage["credits_reserved"] == KLING_UC  # the doc page's figure
 
 
 def test_shapes_per_job_from_python_and_http(api: Any, emulator: Any) -> None:
@@ -173,4 +174,4 @@ def test_completed_without_results_in_each_shape(start_emulator: Any, api_for: A
         body = api.task(api.create().json()["id"]).json()
         links = {key: body[key] for key in ("results", "result_data", "output", "video_url") if key in body}
         assert (body["status"], links) == ("completed", expected)
-        assert body["billing"] == {"charge_status": "charged"}
+        assert body["billing"]["charge_status"] == "charged"

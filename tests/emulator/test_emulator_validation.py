@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from airflow_evolink.emulator.models import MODEL_RULES, PASS_THROUGH, rule_for
+from airflow_evolink.emulator.pricing import bill_uc
 from airflow_evolink.emulator.validation import ValidationError, validate
 
 KLING = {"model": "kling-v3-image-to-video", "prompt": "smile", "image_start": "https://example.com/a.jpg"}
@@ -216,7 +217,7 @@ def test_every_known_model_accepts_a_minimal_body() -> None:
                 minimal[name] = [IMG] * low
         accepted = validate(minimal)
         assert accepted.duration == rule.default_duration, model
-        assert accepted.credits == accepted.duration * 54_000
+        assert accepted.uc == bill_uc(model, minimal, accepted.duration) > 0, model
 
 
 def test_unknown_models_pass_through_new_family_versions_too() -> None:
