@@ -14,6 +14,9 @@ Each benchmark measures against a baseline in the same run (see each script's do
 4. ``bench_batch_polling``: HTTP requests and CPU per task observation with batch reads
    (``POST /v1/tasks/batch``) vs the single-GET floor and the single-GET trigger, and with the batch
    route answering 404 (fallback).
+5. ``bench_pricing``: CPU per request to price a request from cached pricing rules
+   (``EvolinkHook.estimate_cost``), vs ``build_video_request`` and ``json.dumps`` of the same requests;
+   target < 1 ms per request.
 
 ``--quick`` checks only what is meaningful at its size and says so in the "note" column: the trigger's
 CPU ratio against the floor gets a loose guard (noise is larger over few polls), and the burst's time
@@ -34,6 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _harness as h
 import bench_batch_polling
 import bench_poll_schedule
+import bench_pricing
 import bench_submit_burst
 import bench_trigger_cpu
 
@@ -42,9 +46,10 @@ QUICK = {
     "schedule": ["--quick"],
     "burst": ["--quick"],
     "batch": ["--waits", "300", "--interval", "0.3", "--polls", "12", "--rounds", "1", "--quick"],
+    "pricing": ["--quick"],
 }
-FULL: dict[str, list[str]] = {"trigger": [], "schedule": [], "burst": [], "batch": []}
-BENCHMARKS = ("trigger", "schedule", "burst", "batch")
+FULL: dict[str, list[str]] = {"trigger": [], "schedule": [], "burst": [], "batch": [], "pricing": []}
+BENCHMARKS = ("trigger", "schedule", "burst", "batch", "pricing")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -78,6 +83,10 @@ def main(argv: list[str] | None = None) -> int:
         outcome, batch_figures = bench_batch_polling.run(bench_batch_polling.parse_args(config["batch"]))
         outcomes.append(outcome)
         batch_rows = bench_batch_polling.readme_rows(batch_figures)
+    if "pricing" in wanted:
+        outcome, pricing_figures = bench_pricing.run(bench_pricing.parse_args(config["pricing"]))
+        outcomes.append(outcome)
+        batch_rows += bench_pricing.readme_rows(pricing_figures)
 
     combined = combined_cpu_per_video(trigger_figures, schedule_figures, args.quick)
     if combined is not None:

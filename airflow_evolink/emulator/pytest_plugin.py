@@ -8,7 +8,9 @@ Settings per test, without overriding a fixture: any EmulatorConfig field as a m
 
 Faults and job overrides go through `evolink_emulator.faults` (e.g. `fail_after_create()`,
 `cancel_next_jobs()`, `interim_status()`, `next_jobs_shape()`), credits through
-`evolink_emulator.state.set_credits(user=..., token=..., unlimited=...)`.
+`evolink_emulator.state.set_credits(user=..., token=..., unlimited=...)`, the public pricing-rules routes
+through `evolink_emulator.state.set_pricing_routes(404)` (or 500; 200 restores them) or the marker
+keyword `pricing_status=404`.
 """
 
 from __future__ import annotations

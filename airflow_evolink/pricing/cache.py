@@ -5,6 +5,9 @@ was read or revalidated, never past the rules' own ``meta.fresh_until``). After 
 with ``If-None-Match``; a 304 keeps the entry while the rules are still fresh. Rules past ``fresh_until``
 are never used. Evolink's own client revalidates every 60 s within ``fresh_until`` (evolink-cli
 ``services/pricing-rules-client.js``), which is the default here.
+
+A failure (a 404, a 5xx after the retries, malformed rules) is remembered for ``FAILURE_TTL`` seconds, so
+a planner pricing 1,000 requests of a model without rules asks once, not 1,000 times with retries.
 """
 
 from __future__ import annotations
@@ -17,6 +20,8 @@ from datetime import datetime
 from airflow_evolink.pricing.rules import RulesDocument
 
 DEFAULT_REVALIDATE_AFTER = 60.0
+#: Seconds a failure to read a model's rules is remembered before the route is asked again.
+FAILURE_TTL = 30.0
 MAX_ENTRIES = 512
 
 CacheKey = tuple[str, str]
@@ -43,6 +48,7 @@ class RulesCache:
 
     def __init__(self, max_entries: int = MAX_ENTRIES) -> None:
         self._entries: OrderedDict[CacheKey, CachedRules] = OrderedDict()
+        self._failures: dict[CacheKey, tuple[str, float]] = {}
         self._lock = threading.Lock()
         self._max = max_entries
 
@@ -53,8 +59,26 @@ class RulesCache:
                 self._entries.move_to_end(key)
             return entry
 
+    def failure(self, key: CacheKey, now: float) -> str | None:
+        """Why the rules could not be read, while that is remembered (``until`` not reached)."""
+        with self._lock:
+            remembered = self._failures.get(key)
+            if remembered is None:
+                return None
+            if now >= remembered[1]:
+                del self._failures[key]
+                return None
+            return remembered[0]
+
+    def remember_failure(self, key: CacheKey, reason: str, until: float) -> None:
+        with self._lock:
+            self._failures[key] = (reason, until)
+            while len(self._failures) > self._max:
+                self._failures.pop(next(iter(self._failures)))
+
     def put(self, key: CacheKey, entry: CachedRules) -> None:
         with self._lock:
+            self._failures.pop(key, None)
             self._entries[key] = entry
             self._entries.move_to_end(key)
             while len(self._entries) > self._max:
@@ -67,6 +91,7 @@ class RulesCache:
     def clear(self) -> None:
         with self._lock:
             self._entries.clear()
+            self._failures.clear()
 
     def __len__(self) -> int:
         with self._lock:
@@ -78,7 +103,7 @@ SHARED_CACHE = RulesCache()
 
 
 def clear_pricing_cache() -> None:
-    """Forget every cached rule (tests that switch the pricing routes off mid-run need this)."""
+    """Forget every cached rule and remembered failure (for tests that switch the pricing routes)."""
     SHARED_CACHE.clear()
 
 

@@ -9,7 +9,8 @@ with the project's :class:`~airflow_evolink.core.retry.RetryPolicy` (tenacity), 
 What "no price" means is decided here, once: a 404 (no published rules), a 5xx or network failure after
 the retries, or a body that does not follow the schema make :meth:`PricingClient.estimate` return an
 ``unavailable`` estimate with the reason. It never raises for those; the caller's guard decides. When
-revalidating fails but the cached rules are still within their ``fresh_until``, they are used.
+revalidating fails but the cached rules are still within their ``fresh_until``, they are used. A failure
+is remembered for ``failure_ttl`` seconds (30 by default), so pricing many requests of one model asks once.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from airflow_evolink.core.protocol import MAX_RESPONSE_BYTES, USER_AGENT, ApiCal
 from airflow_evolink.core.retry import RetryPolicy
 from airflow_evolink.pricing.cache import (
     DEFAULT_REVALIDATE_AFTER,
+    FAILURE_TTL,
     SHARED_CACHE,
     CachedRules,
     RulesCache,
@@ -77,6 +79,7 @@ class PricingClient:
     :param cache: where rules are kept (the process-wide one by default).
     :param clock: Unix seconds now (tests move it to expire the cache).
     :param revalidate_after: seconds a read is used before it is revalidated with ``If-None-Match``.
+    :param failure_ttl: seconds a failure to read a model's rules is remembered (no request meanwhile).
     """
 
     def __init__(
@@ -89,6 +92,7 @@ class PricingClient:
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
         revalidate_after: float = DEFAULT_REVALIDATE_AFTER,
+        failure_ttl: float = FAILURE_TTL,
         log: Any = None,
     ) -> None:
         self._session = session
@@ -98,6 +102,7 @@ class PricingClient:
         self._clock = clock
         self._sleep = sleep
         self.revalidate_after = revalidate_after
+        self.failure_ttl = failure_ttl
         self.log = log or _log
 
     @property
@@ -131,6 +136,18 @@ class PricingClient:
         entry = self.cache.get(key)
         if entry is not None and entry.usable(now):
             return entry.document
+        remembered = self.cache.failure(key, now)
+        if remembered is not None:
+            raise PricingUnavailable(remembered)
+        try:
+            return self._read(key, base_url, model, entry, now)
+        except PricingUnavailable as error:
+            self.cache.remember_failure(key, str(error), self._clock() + self.failure_ttl)
+            raise
+
+    def _read(
+        self, key: tuple[str, str], base_url: str, model: str, entry: CachedRules | None, now: float
+    ) -> RulesDocument:
         conditional = entry if entry is not None and entry.fresh(now) else None
         try:
             answer = self._get(rules_url(base_url, model), conditional.etag if conditional else None)

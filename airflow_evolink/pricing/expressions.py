@@ -12,7 +12,8 @@ the request convert exactly. Semantics follow Evolink's own client (evolink-cli
   makes the estimate ``partial`` (a measured usage not known before the run);
 - ``lookup`` evaluates ``key`` and reads ``values[key]`` (an integer key as ``"5"``, a fraction as
   ``"3/2"``, a boolean as ``"true"``); a key the table lacks has no published price;
-- ``eq``/``neq`` compare booleans as booleans, numbers (or two numeric strings) by value, else strings;
+- ``eq``/``neq`` compare booleans as booleans, numbers (or two numeric strings) by value, else strings
+  (a numeric string with a leading zero, ``"05"``, is no plain decimal: the rule cannot be evaluated);
 - ``ceil``/``floor`` round to an integer; ``clamp(x, low, high)`` needs ``low <= high``.
 """
 
@@ -56,6 +57,8 @@ ARITY: dict[str, tuple[int, int]] = {
 MAX_DEPTH = 32
 MAX_NODES = 10_000
 _SIGNED_DECIMAL = re.compile(r"^-?(?:0|[1-9]\d*)(?:\.\d+)?$")
+#: What ``eq`` takes for a number (digits, as Evolink's client tests it); it must then be a plain decimal.
+_NUMBER_LIKE = re.compile(r"^-?\d+(?:\.\d+)?$")
 
 
 class PricingRuleError(ValueError):
@@ -252,8 +255,8 @@ def _equal(left: Value, right: Value) -> bool:
         return left is right
     if isinstance(left, Fraction) or isinstance(right, Fraction):
         return number(left) == number(right)
-    if _SIGNED_DECIMAL.fullmatch(left) and _SIGNED_DECIMAL.fullmatch(right):
-        return Fraction(left) == Fraction(right)
+    if _NUMBER_LIKE.fullmatch(left) and _NUMBER_LIKE.fullmatch(right):
+        return number(left) == number(right)
     return left == right
 
 

@@ -8,6 +8,7 @@ import pytest
 import requests
 
 from airflow_evolink.emulator import EmulatorServer
+from airflow_evolink.emulator import pricing as pricing_module
 from airflow_evolink.pricing.rules import parse_catalog, parse_rules
 
 RULES = "/v1/catalog/models/{model}/pricing-rules?view=full"
@@ -90,3 +91,53 @@ def test_the_switch_is_a_config_field_too(start_emulator: Any) -> None:
     assert get(server, RULES.format(model="kling-v3-image-to-video")).status_code == 404
     server.reset()
     assert get(server, RULES.format(model="kling-v3-image-to-video")).status_code == 404
+
+
+IMG = "https://example.com/frame.png"
+#: The table in emulator/pricing.py's docstring: part B's tests cap these requests half a UC above and below.
+PRICE_TABLE = [
+    ({"model": "kling-v3-image-to-video", "image_start": IMG, "duration": 5, "quality": "720p"}, 270_000),
+    (
+        {
+            "model": "kling-v3-image-to-video",
+            "image_start": IMG,
+            "duration": 5,
+            "quality": "720p",
+            "sound": "on",
+        },
+        405_000,
+    ),
+    ({"model": "kling-v3-image-to-video", "image_start": IMG, "duration": 5, "quality": "1080p"}, 359_910),
+    (
+        {
+            "model": "kling-v3-image-to-video",
+            "image_start": IMG,
+            "duration": 5,
+            "quality": "1080p",
+            "sound": "on",
+        },
+        540_000,
+    ),
+    ({"model": "sora-2-preview", "duration": 8}, 140_000),
+    ({"model": "seedance-2.0-text-to-video", "duration": 5}, 36_753),
+    ({"model": "seedance-2.0-image-to-video", "duration": 5, "image_urls": [IMG, IMG]}, 40_753),
+    ({"model": "happyhorse-1.0-text-to-video", "duration": 5}, 80_000),
+    ({"model": "happyhorse-1.1-text-to-video", "duration": 5}, 16_665),
+    ({"model": "grok-imagine-video-1.0-t2v", "duration": 3}, 50_000),
+]
+
+
+@pytest.mark.parametrize(("body", "uc"), PRICE_TABLE)
+def test_the_documented_price_table_is_what_the_emulator_bills(
+    api: Any, emulator: EmulatorServer, body: dict[str, Any], uc: int
+) -> None:
+    task = api.create({"prompt": "a red kite", **body}).json()
+    emulator.clock.advance(10)
+    done = api.task(task["id"]).json()
+
+    assert task["usage"]["credits_reserved"] == uc
+    assert done["usage"]["credits_used"] * 10_000 == pytest.approx(uc, abs=1e-6)
+    documented = [
+        line for line in (pricing_module.__doc__ or "").splitlines() if line.startswith(body["model"])
+    ]
+    assert any(f"{uc:,}" in line for line in documented), f"{uc:,} UC is not in the docstring's table"

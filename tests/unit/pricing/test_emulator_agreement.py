@@ -30,7 +30,7 @@ def server() -> Iterator[EmulatorServer]:
 def _bodies(model: str) -> Iterator[dict[str, Any]]:
     rule = PLANS[model].rule
     durations = sorted((rule.durations or {rule.default_duration}) - {AUTO})
-    qualities = sorted(rule.qualities or {None})  # type: ignore[arg-type]
+    qualities: list[str | None] = [*sorted(rule.qualities)] if rule.qualities else [None]
     base: dict[str, Any] = {"model": model, "prompt": "a red kite"}
     if rule.image_start_required:
         base["image_start"] = IMG
