@@ -31,7 +31,6 @@ from airflow_evolink.inputs.paths import with_stand_ins
 from airflow_evolink.operators.preflight import (
     Cap,
     CostRefused,
-    Estimator,
     estimate_safely,
     request_fields_of,
 )
@@ -185,7 +184,6 @@ class EvolinkPlanBudgetOperator(BaseOperator):
         defaults: dict[str, Any] | None = None,
         allow_partial_estimate: bool = False,
         evolink_conn_id: str = EvolinkHook.default_conn_name,
-        estimator: Estimator | None = None,
         **kwargs: Any,
     ) -> None:
         if policy not in POLICIES:
@@ -200,7 +198,6 @@ class EvolinkPlanBudgetOperator(BaseOperator):
         self.defaults = defaults
         self.allow_partial_estimate = allow_partial_estimate
         self.evolink_conn_id = evolink_conn_id
-        self.estimator = estimator
 
     @cached_property
     def hook(self) -> EvolinkHook:
@@ -247,8 +244,7 @@ class EvolinkPlanBudgetOperator(BaseOperator):
             request = build_video_request(with_stand_ins(fields), check_rules=item.get("check_request", True))
         except EvolinkValidationError as exc:
             raise EvolinkValidationError(f"requests[{index}].{exc.field}", exc.rule, exc.value) from exc
-        estimator = self.estimator or getattr(self.hook, "estimate_cost", None)
-        return estimate_safely(estimator, request, str(item.get("model")))
+        return estimate_safely(self.hook.estimate_cost, request, str(item.get("model")))
 
 
 def _credits(uc: int) -> str:

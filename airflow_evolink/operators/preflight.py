@@ -230,7 +230,7 @@ class BeforePayment:
     def price(self) -> None:
         """The request's price from the published rules; one log line, and XCom when there is a figure."""
         op = self.operator
-        estimator = self.estimator or getattr(op.hook, "estimate_cost", None)
+        estimator = self.estimator or op.hook.estimate_cost
         estimate = estimate_safely(estimator, op._request, str(op.model))
         self.estimate = estimate
         if estimate.uc is None:
