@@ -53,6 +53,9 @@ __all__ = [
 DEFAULT_TIMEOUT = 2 * 60 * 60
 NOT_FOUND = "not_found"
 
+#: State-store key: the Idempotency-Key whose request passed the checks before paying (price, cap, plan,
+#: balance), set just before its POST.
+CLEARED_KEY = "evolink_cleared_to_pay"
 # Templated money fields: a limit or a plan's figure may come from params or an upstream task.
 MONEY_FIELDS = ("max_cost_usd", "max_credits", "planned_cost_uc")
 
@@ -314,7 +317,7 @@ class EvolinkSubmitVideoOperator(EvolinkLineageMixin, ResumableJobMixin, BaseOpe
         key = self.idempotency_key or idempotency_key_for(
             context, previous_task_id=previous, body=self._request.payload()
         )
-        if previous is None and getattr(context["ti"], "try_number", 1) > 1:
+        if self._resending(context, store, previous, key):
             # A later try sending the first try's key can only get back the job that try may have
             # created (and reserved credits for): a budget check now could strand that paid job.
             self.log.info(
@@ -323,6 +326,8 @@ class EvolinkSubmitVideoOperator(EvolinkLineageMixin, ResumableJobMixin, BaseOpe
             )
         else:
             self._checks(context).clear_to_pay()
+            if store is not None:
+                store.set(CLEARED_KEY, key)  # this key passed the checks: a later try may re-send it
         task = self._post(key)
         if previous is None and not self.idempotency_key and getattr(context["ti"], "try_number", 1) > 1:
             task = self._unless_replayed_failure(context, task)
@@ -330,6 +335,17 @@ class EvolinkSubmitVideoOperator(EvolinkLineageMixin, ResumableJobMixin, BaseOpe
         self._checks(context).record_submission(task.id)
         self._submitted = task
         return task.id
+
+    def _resending(self, context: Any, store: Any, previous: Any, key: str) -> bool:
+        """Whether this try re-sends an earlier try's key, which may already have paid for a job.
+
+        With a state store (Airflow 3.3+) only the key an earlier try cleared counts: a try that failed
+        before its checks passed (an upload, the balance read) paid for nothing, and a changed request
+        has another key, so this try checks.
+        """
+        if previous is not None or getattr(context["ti"], "try_number", 1) <= 1:
+            return False
+        return store is None or store.get(CLEARED_KEY) == key
 
     def _checks(self, context: Any) -> BeforePayment:
         if self._before_payment is None:  # submit_job called on its own (Airflow's resumable mixin)

@@ -121,3 +121,9 @@ with DAG("money_price_changed", schedule=None, start_date=START, catchup=False, 
     EvolinkSubmitVideoOperator.partial(task_id="submit", retries=1, retry_delay=timedelta(0)).expand_kwargs(
         reprice(plan.output)
     )
+
+# A try that fails before its checks pass (the balance read) paid for nothing: the next try checks again.
+with DAG("money_checks_retried", schedule=None, start_date=START, catchup=False, tags=["evolink-tests"]):
+    EvolinkSubmitVideoOperator(
+        task_id="generate", retries=1, retry_delay=timedelta(0), min_credits=1, max_credits=1000, **CLIP
+    )

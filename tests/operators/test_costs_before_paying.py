@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from airflow_evolink.operators.resumable import HAS_TASK_STATE_STORE
 from airflow_evolink.utils import xcom_keys
 from airflow_evolink.version_compat import AIRFLOW_V_3_1_PLUS
 from tests.airflow_helpers import dag_bag, xcom_values
@@ -192,3 +193,15 @@ def test_a_submit_whose_price_changed_since_planning_is_refused(priced_emulator,
     states = {ti.map_index: ti.state for ti in dag_run.get_task_instances() if ti.task_id == "submit"}
     assert states == {0: "success", 1: "failed"}
     assert any("price changed since planning" in line for line in task_logs())
+
+
+def test_a_try_that_failed_before_its_checks_passed_is_checked_again(priced_emulator):
+    # Six failed reads of the balance (the hook's attempts) fail the first try before anything is paid.
+    priced_emulator.faults.http_status(503, method="GET", path="/v1/credits", count=6)
+    dag_run = run_dag("money_checks_retried")
+    assert dag_run.state == "success" and tries(dag_run) == 2
+    reads = [r for r in priced_emulator.state.requests() if r["path"] == "/v1/credits"]
+    assert len(posts(priced_emulator)) == 1
+    # With a task state store (Airflow 3.3+) the second try knows its key was never cleared, so it runs
+    # the checks (price, cap, balance) again before paying; without one it trusts the first try.
+    assert len(reads) == (7 if HAS_TASK_STATE_STORE else 6)
