@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict
 
 from airflow_evolink.core.errors import EvolinkResponseError
 
-#: The gateway's display rate (evolink-cli services/error-handler.js, CREDITS_PER_USD).
+#: The gateway's display rate (kept here for earlier imports; :mod:`airflow_evolink.core.money` owns it).
 CREDITS_PER_USD = 68
 
 
@@ -52,18 +52,34 @@ class EvolinkCredits(BaseModel):
         return self.token_unlimited
 
     def describe(self) -> str:
-        """Both figures for people: ``account balance 1,095.4 credits (~$16.11); key limit: none``."""
+        """Both figures for people: ``account balance 1,095.4 credits; key limit: none``."""
         account = format_credits(self.user_remaining_credits)
         key = "none" if self.token_unlimited else f"{format_credits(self.token_remaining_credits)} left"
         return f"account balance {account}; key limit: {key}"
 
 
 def format_credits(value: float | None) -> str:
-    """Credits for people, with the dollar figure: ``1,095.4 credits (~$16.11)``."""
+    """Credits for people, in credits only: ``1,095.4 credits``.
+
+    No dollar figure: this is for figures whose unit the API does not state for certain (the balance, a
+    reservation). Amounts whose unit is certain use :func:`airflow_evolink.core.money.format_known_credits`.
+    """
     if value is None:
         return "unknown"
     text = f"{value:,.2f}".rstrip("0").rstrip(".")
-    return f"{text} credits (~${value / CREDITS_PER_USD:,.2f})"
+    return f"{text} credits"
+
+
+def format_reported(name: str, value: float | None) -> str:
+    """A figure exactly as the API gives it, under its field name: ``credits_reserved as reported: 270,000``.
+
+    For ``usage.credits_reserved``, whose unit the doc pages disagree on (credits or UC): it is never
+    converted, nor given a dollar figure.
+    """
+    if value is None:
+        return f"{name} as reported: none"
+    text = f"{value:,.4f}".rstrip("0").rstrip(".")
+    return f"{name} as reported: {text}"
 
 
 def parse_credits(data: Any) -> EvolinkCredits:

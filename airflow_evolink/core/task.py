@@ -26,6 +26,34 @@ class TaskError(BaseModel):
     suggestion: str | None = None
 
 
+class TaskBilling(BaseModel):
+    """The ``billing`` object of a task: what Evolink reserved, charged and refunded, in credits.
+
+    A refund counts as done only when every sign of it agrees (:attr:`refund_proven`), as Evolink's own
+    client reads it (``tools/task-billing.js``): a failed task's reservation is otherwise still held.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    charge_status: str | None = None
+    refund_status: str | None = None
+    reserved_credits: float | None = None
+    charged_credits: float | None = None
+    refunded_credits: float | None = None
+    refunded_at: str | None = None
+
+    @property
+    def refund_proven(self) -> bool:
+        """refund_status completed, charge_status released, refunded_at set, refunded = reserved."""
+        return (
+            self.refund_status == "completed"
+            and self.charge_status == "released"
+            and bool(self.refunded_at)
+            and self.refunded_credits is not None
+            and self.refunded_credits == self.reserved_credits
+        )
+
+
 class EvolinkTask(BaseModel):
     """A typed view of an Evolink task. ``raw_status`` keeps the status string as the API sent it."""
 
@@ -48,6 +76,8 @@ class EvolinkTask(BaseModel):
     cost_usd: float | None = None
     billing_rule: str | None = None
     charge_status: str | None = None
+    cost_credits: float | None = None
+    billing: TaskBilling | None = None
     idempotency_replayed: bool = False
     request_id: str | None = None
 
@@ -58,6 +88,12 @@ class EvolinkTask(BaseModel):
     @property
     def is_success(self) -> bool:
         return self.status.is_success
+
+    @property
+    def charged_credits(self) -> float | None:
+        """What Evolink charged, in credits: ``billing.charged_credits``, else ``usage.cost.credits``, else
+        ``usage.credits_used``; 0 only after a proven refund; ``None`` while nobody says."""
+        return charged_credits_of(self.to_xcom())
 
     def failure(self) -> EvolinkTaskFailedError:
         """The error that describes why this terminal, unsuccessful task did not produce a video."""
@@ -198,7 +234,7 @@ def parse_task(data: Any) -> EvolinkTask:
         usage = _EMPTY
     can_cancel = info.get("can_cancel")
     cost = usage.get("cost")
-    billing = get("billing")
+    billing = _billing(get("billing"))
     replayed = get("idempotency_replayed")
     return EvolinkTask(
         id=task_id,
@@ -217,7 +253,9 @@ def parse_task(data: Any) -> EvolinkTask:
         credits_used=_credits_used(usage, cost),
         cost_usd=_float_or_none(cost.get("usd")) if isinstance(cost, dict) else None,
         billing_rule=_str_or_none(usage.get("billing_rule")),
-        charge_status=_str_or_none(billing.get("charge_status")) if isinstance(billing, dict) else None,
+        charge_status=billing.charge_status if billing is not None else None,
+        cost_credits=_float_or_none(cost.get("credits")) if isinstance(cost, dict) else None,
+        billing=billing,
         idempotency_replayed=replayed is True,
         request_id=_str_or_none(get("request_id")),
     )
@@ -275,6 +313,50 @@ def _result_urls(data: dict[str, Any]) -> list[str]:
             add_item(item)
     add(data.get("video_url"))
     return urls
+
+
+def _billing(data: Any) -> TaskBilling | None:
+    if not isinstance(data, dict):
+        return None
+    return TaskBilling(
+        charge_status=_str_or_none(data.get("charge_status")),
+        refund_status=_str_or_none(data.get("refund_status")),
+        reserved_credits=_float_or_none(data.get("reserved_credits")),
+        charged_credits=_float_or_none(data.get("charged_credits")),
+        refunded_credits=_float_or_none(data.get("refunded_credits")),
+        refunded_at=_str_or_none(data.get("refunded_at")),
+    )
+
+
+def refund_proven(task: dict[str, Any] | Any) -> bool:
+    """Whether a task as pushed to XCom (``evolink_task``) carries a proven refund (see :class:`TaskBilling`)."""
+    billing = task.get("billing") if isinstance(task, dict) else None
+    if not isinstance(billing, dict):
+        return False
+    return _billing(billing).refund_proven  # type: ignore[union-attr]
+
+
+def charged_credits_of(task: Any) -> float | None:
+    """What a task as pushed to XCom says was charged, in credits (a unit the API states).
+
+    ``billing.charged_credits`` (once ``charge_status`` is ``charged``), else ``usage.cost.credits``, else
+    ``usage.credits_used``; 0 only after a proven refund; ``None`` when no figure is given (a reservation
+    is not a charge) or a zero comes without the proof of a refund.
+    """
+    if not isinstance(task, dict):
+        return None
+    if refund_proven(task):
+        return 0.0
+    billing = task.get("billing")
+    figures = [task.get("cost_credits"), task.get("credits_used")]
+    if isinstance(billing, dict) and billing.get("charge_status") == "charged":
+        figures.insert(0, billing.get("charged_credits"))
+    for figure in figures:
+        value = _float_or_none(figure)
+        if value is not None:
+            # A zero without the proof of a refund says nothing certain about the money.
+            return value if value else None
+    return None
 
 
 def _credits_used(usage: dict[str, Any], cost: Any) -> float | None:

@@ -11,11 +11,11 @@ from functools import cached_property
 from typing import Any
 
 from airflow_evolink.compat import AirflowFailException, BaseOperator, BaseOperatorLink, conf
-from airflow_evolink.core.account import format_credits
+from airflow_evolink.core.account import format_reported
 from airflow_evolink.core.errors import EvolinkError, EvolinkNotFoundError, EvolinkValidationError
 from airflow_evolink.core.models import VideoRequest, build_video_request
+from airflow_evolink.core.money import format_uc
 from airflow_evolink.core.polling import PollSchedule
-from airflow_evolink.core.protocol import check_idempotency_key
 from airflow_evolink.core.status import TaskStatus
 from airflow_evolink.core.task import EvolinkTask
 from airflow_evolink.hooks.evolink import EvolinkHook
@@ -29,6 +29,13 @@ from airflow_evolink.operators.links import (
     task_and_video_links,
     task_link_only,
 )
+from airflow_evolink.operators.preflight import (
+    REQUEST_FIELDS,
+    BeforePayment,
+    Cap,
+    parse_planned,
+    request_fields_of,
+)
 from airflow_evolink.operators.resumable import HAS_TASK_STATE_STORE, ResumableJobMixin
 from airflow_evolink.storage.checksum import DEFAULT_CHECKSUM, check_checksum_name
 from airflow_evolink.triggers.evolink import EvolinkVideoTrigger
@@ -36,26 +43,21 @@ from airflow_evolink.utils import xcom_keys
 from airflow_evolink.utils.events import finish_task, log_cost, result_from_event
 from airflow_evolink.utils.failures import raise_airflow_error
 
-__all__ = ["EvolinkDownloadVideoOperator", "EvolinkSubmitVideoOperator", "idempotency_key_for"]
+__all__ = [
+    "EvolinkDownloadVideoOperator",
+    "EvolinkPlanBudgetOperator",
+    "EvolinkSubmitVideoOperator",
+    "idempotency_key_for",
+]
 
 DEFAULT_TIMEOUT = 2 * 60 * 60
 NOT_FOUND = "not_found"
 
-# The named request fields, in the order they are documented.
-REQUEST_FIELDS = (
-    "model",
-    "prompt",
-    "negative_prompt",
-    "image_start",
-    "image_end",
-    "image_urls",
-    "duration",
-    "aspect_ratio",
-    "quality",
-    "sound",
-    "model_params",
-    "callback_url",
-)
+#: State-store key: the Idempotency-Key whose request passed the checks before paying (price, cap, plan,
+#: balance), set just before its POST.
+CLEARED_KEY = "evolink_cleared_to_pay"
+# Templated money fields: a limit or a plan's figure may come from params or an upstream task.
+MONEY_FIELDS = ("max_cost_usd", "max_credits", "planned_cost_uc")
 
 
 class EvolinkSubmitVideoOperator(EvolinkLineageMixin, ResumableJobMixin, BaseOperator):
@@ -103,6 +105,19 @@ class EvolinkSubmitVideoOperator(EvolinkLineageMixin, ResumableJobMixin, BaseOpe
         (S3, GCS). Resolved before the paid POST; what became of each path goes to XCom ``evolink_inputs``.
     :param cleanup_uploads: delete this task's uploads from the file service once it succeeds (needs
         ``wait_for_completion=True``: Evolink reads the inputs while it generates).
+    :param max_cost_usd: a hard cap on this request's price in US dollars (templated). The request is
+        priced from Evolink's published rules after validation and input resolution, before the balance
+        check and the paid POST, and refused (no retry, nothing sent) when the estimate is above the cap
+        (compared exactly, in UC), when the estimate is partial (a lower bound) and
+        ``allow_partial_estimate`` is not set, or when no price can be read.
+    :param max_credits: the same cap in credits (templated); with both, the tighter one holds.
+    :param allow_partial_estimate: accept a partial estimate (a lower bound) under the cap or plan.
+    :param planned_cost_uc: the price ``EvolinkPlanBudgetOperator`` approved this request at (templated;
+        set for you when the submit expands over a plan's output). A request priced differently now is
+        refused, so the run's planned total holds.
+
+    Without a cap or plan the request is priced too, for the log and XCom ``evolink_estimate``; when no
+    price can be read it is sent anyway, and the log says so.
 
     With ``apache-airflow-providers-openlineage`` installed, each try reports its input media URLs,
     the stored copies (``download_to``), the Evolink task id and what the generation cost and took
@@ -110,12 +125,14 @@ class EvolinkSubmitVideoOperator(EvolinkLineageMixin, ResumableJobMixin, BaseOpe
     """
 
     external_id_key = "evolink_task_id"
+    _request: VideoRequest  # set by the validate step (BeforePayment), then by input resolution
     template_fields: Sequence[str] = (
         *REQUEST_FIELDS,
         "extra",
         "evolink_conn_id",
         "idempotency_key",
         "download_to",
+        *MONEY_FIELDS,
     )
     template_fields_renderers = {"model_params": "json", "extra": "json", "image_urls": "json"}
     operator_extra_links: tuple[BaseOperatorLink, ...] = task_and_video_links()
@@ -149,6 +166,10 @@ class EvolinkSubmitVideoOperator(EvolinkLineageMixin, ResumableJobMixin, BaseOpe
         download_checksum: str | None = DEFAULT_CHECKSUM,
         input_mode: str = "upload",
         cleanup_uploads: bool = False,
+        max_cost_usd: float | str | None = None,
+        max_credits: float | str | None = None,
+        allow_partial_estimate: bool = False,
+        planned_cost_uc: int | str | None = None,
         **kwargs: Any,
     ) -> None:
         check_checksum_name(download_checksum, "download_checksum")
@@ -159,7 +180,22 @@ class EvolinkSubmitVideoOperator(EvolinkLineageMixin, ResumableJobMixin, BaseOpe
                 "cleanup_uploads=True needs wait_for_completion=True: Evolink reads the inputs while the "
                 "video is generated, so they can only be deleted once it is done"
             )
+        if not any(_is_template(value) for value in (max_cost_usd, max_credits)):
+            try:
+                Cap.of("max_cost_usd", max_cost_usd, "max_credits", max_credits)
+            except EvolinkValidationError as exc:
+                raise ValueError(str(exc)) from exc
+        if not _is_template(planned_cost_uc):
+            try:
+                parse_planned(planned_cost_uc)
+            except EvolinkValidationError as exc:
+                raise ValueError(str(exc)) from exc
         super().__init__(**kwargs)
+        self.max_cost_usd = max_cost_usd
+        self.max_credits = max_credits
+        self.allow_partial_estimate = allow_partial_estimate
+        self.planned_cost_uc = planned_cost_uc
+        self._before_payment: BeforePayment | None = None
         self.model = model
         self.prompt = prompt
         self.negative_prompt = negative_prompt
@@ -207,19 +243,10 @@ class EvolinkSubmitVideoOperator(EvolinkLineageMixin, ResumableJobMixin, BaseOpe
         return build_video_request(with_stand_ins(self._request_fields()), check_rules=self.check_request)
 
     def _request_fields(self) -> dict[str, Any]:
-        fields: dict[str, Any] = {}
-        extra = self.extra or {}
-        if not isinstance(extra, dict):
-            raise EvolinkValidationError("extra", "must be a dict of additional request fields", extra)
-        for name in REQUEST_FIELDS:
-            value = getattr(self, name)
-            if value is not None and name in extra:
-                raise EvolinkValidationError(name, "is given both as an argument and in 'extra'", value)
-        fields.update(extra)
-        fields.update(
-            {name: getattr(self, name) for name in REQUEST_FIELDS if getattr(self, name) is not None}
-        )
-        return fields
+        return request_fields_of({name: getattr(self, name) for name in (*REQUEST_FIELDS, "extra")})
+
+    def _plain_request_fields(self) -> dict[str, Any]:
+        return _plain(self._request_fields())
 
     def execute(self, context: Any) -> str:
         self._lineage = LineageRecord()  # one record per try
@@ -230,17 +257,9 @@ class EvolinkSubmitVideoOperator(EvolinkLineageMixin, ResumableJobMixin, BaseOpe
             raise
 
     def _execute(self, context: Any) -> str:
-        try:
-            self._request = self.build_request()
-            if self.idempotency_key is not None:
-                check_idempotency_key(self.idempotency_key)
-        except EvolinkValidationError as exc:
-            raise AirflowFailException(str(exc)) from exc
-        # Lineage names the inputs as given (storage paths included), before they become URLs.
-        self._lineage.request = _plain(self._request_fields())
-        shown = self._resolve_inputs(context)  # storage paths become URLs before anything is paid
-        # What was asked, for the gallery and downstream tasks; no secrets (nor URL signatures) in it.
-        context["ti"].xcom_push(key=xcom_keys.EVOLINK_REQUEST, value=shown)
+        # validate -> resolve inputs here; price -> cap/plan -> balance in submit_job, before the POST.
+        self._before_payment = BeforePayment(self, context)
+        self._before_payment.prepare()
         if self.wait_for_completion and not self.deferrable:
             result = self.execute_resumable(context)
             # When it reconnects to an earlier try's job, Airflow's mixin (3.3) returns what
@@ -248,7 +267,8 @@ class EvolinkSubmitVideoOperator(EvolinkLineageMixin, ResumableJobMixin, BaseOpe
             return str(result) if result is not None else str(self._waited_for)
         task = self._reuse_or_submit(context)
         if not self.wait_for_completion:
-            log_cost(context, task.to_xcom())
+            estimate = self._before_payment.estimate if self._before_payment is not None else None
+            log_cost(context, task.to_xcom(), estimate.to_xcom() if estimate is not None else None)
             return task.id
         return self._defer_until_done(context, task)
 
@@ -290,26 +310,48 @@ class EvolinkSubmitVideoOperator(EvolinkLineageMixin, ResumableJobMixin, BaseOpe
 
     # ---- ResumableJobMixin: submit once, reconnect on retry ------------------------------------------
     def submit_job(self, context: Any) -> str:
-        """Check the budget, send the one paid POST, and record the task (XCom, log, extra link)."""
+        """Run the checks before paying (:class:`BeforePayment`), send the one paid POST, and record the
+        task (XCom, log, extra link)."""
         store = _state_store(context)
         previous = store.get(self.external_id_key) if store is not None else None
         key = self.idempotency_key or idempotency_key_for(
             context, previous_task_id=previous, body=self._request.payload()
         )
-        if previous is None and getattr(context["ti"], "try_number", 1) > 1:
+        if self._resending(context, store, previous, key):
             # A later try sending the first try's key can only get back the job that try may have
             # created (and reserved credits for): a budget check now could strand that paid job.
             self.log.info(
-                "Sending the earlier try's Idempotency-Key %s again; the budget was checked then", key
+                "Sending the earlier try's Idempotency-Key %s again; its price and budget were checked then",
+                key,
             )
         else:
-            self._check_budget()
+            self._checks(context).clear_to_pay()
+            if store is not None:
+                store.set(CLEARED_KEY, key)  # this key passed the checks: a later try may re-send it
         task = self._post(key)
         if previous is None and not self.idempotency_key and getattr(context["ti"], "try_number", 1) > 1:
             task = self._unless_replayed_failure(context, task)
         self._record_submission(context, task)
+        self._checks(context).record_submission(task.id)
         self._submitted = task
         return task.id
+
+    def _resending(self, context: Any, store: Any, previous: Any, key: str) -> bool:
+        """Whether this try re-sends an earlier try's key, which may already have paid for a job.
+
+        With a state store (Airflow 3.3+) only the key an earlier try cleared counts: a try that failed
+        before its checks passed (an upload, the balance read) paid for nothing, and a changed request
+        has another key, so this try checks.
+        """
+        if previous is not None or getattr(context["ti"], "try_number", 1) <= 1:
+            return False
+        return store is None or store.get(CLEARED_KEY) == key
+
+    def _checks(self, context: Any) -> BeforePayment:
+        if self._before_payment is None:  # submit_job called on its own (Airflow's resumable mixin)
+            self._before_payment = BeforePayment(self, context)
+            self._before_payment.prepare()
+        return self._before_payment
 
     def _unless_replayed_failure(self, context: Any, task: EvolinkTask) -> EvolinkTask:
         """On a retry without a state store (Airflow < 3.3), the key is the earlier try's: a server that
@@ -441,26 +483,6 @@ class EvolinkSubmitVideoOperator(EvolinkLineageMixin, ResumableJobMixin, BaseOpe
             self._lineage.note_downloads(saved)
         log_cost(context, task_data)  # the last line: what this generation cost
 
-    def _check_budget(self) -> None:
-        if self.min_credits is None:
-            return
-        try:
-            credits = self.hook.get_credits()
-        except EvolinkError as exc:
-            raise_airflow_error(exc)
-        spendable = credits.spendable_credits
-        if spendable is None:
-            self.log.warning(
-                "GET /v1/credits gave no balance figure; submitting without the min_credits=%g check",
-                self.min_credits,
-            )
-        elif spendable < self.min_credits:
-            raise AirflowFailException(
-                f"Not submitting: {format_credits(spendable)} can be spent ({credits.describe()}), "
-                f"below min_credits={self.min_credits:g}. Top up, raise the key's limit, or lower "
-                "min_credits."
-            )
-
     def _record_submission(self, context: Any, task: EvolinkTask) -> None:
         self._lineage.note_task(task)
         ti = context["ti"]
@@ -471,12 +493,17 @@ class EvolinkSubmitVideoOperator(EvolinkLineageMixin, ResumableJobMixin, BaseOpe
             # Kept apart from evolink_task, which a wait overwrites with the finished task.
             ti.xcom_push(key=xcom_keys.IDEMPOTENCY_REPLAYED, value=True)
         push_link(context, EvolinkTaskLink)
+        estimate = self._before_payment.estimate if self._before_payment is not None else None
+        priced = (
+            f"estimate {format_uc(estimate.uc)}; " if estimate is not None and estimate.uc is not None else ""
+        )
         self.log.info(
-            "Submitted Evolink task %s (model %s): status %s, reserved %s, estimated time %s s",
+            "Submitted Evolink task %s (model %s): status %s, %s%s, estimated time %s s",
             task.id,
             task.model or self.model,
             task.raw_status,
-            format_credits(task.credits_reserved),
+            priced,
+            format_reported("credits_reserved", task.credits_reserved),
             _fmt(task.estimated_time),
         )
 
@@ -535,6 +562,10 @@ def idempotency_key_for(context: Any, previous_task_id: Any = None, body: Any = 
     return f"airflow-{digest}"
 
 
+def _is_template(value: Any) -> bool:
+    return isinstance(value, str) and "{{" in value
+
+
 def _fmt(value: float | None) -> str:
     return "unknown" if value is None else f"{value:g}"
 
@@ -542,3 +573,7 @@ def _fmt(value: float | None) -> str:
 def _plain(fields: dict[str, Any]) -> dict[str, Any]:
     """The fields as JSON values: an ``ObjectStoragePath`` becomes its URL (``s3://bucket/key``)."""
     return json.loads(json.dumps(fields, default=str))
+
+
+# Exported here too, beside the submit operator it plans for (the README's table of public names).
+from airflow_evolink.operators.plan import EvolinkPlanBudgetOperator  # noqa: E402

@@ -1,16 +1,22 @@
-"""What generations cost: credits used when Evolink says, 0 after a refund, the reservation until then.
+"""What generations cost: the charge when Evolink states one, the estimate where nothing is charged yet.
 
-Every function reads the task as pushed to XCom (``evolink_task``), so a summary task can add up a whole
-run, mapped batches included, from XCom alone.
+Every function reads what the tasks pushed to XCom (``evolink_task``, and ``evolink_estimate`` for the
+price from the published rules), so a summary task can add up a whole run, mapped batches included, from
+XCom alone. Figures are in credits, a unit the API states for charges (``billing.charged_credits``,
+``usage.cost.credits``, ``usage.credits_used``) and the pricing rules give for estimates (UC / 10,000).
+``usage.credits_reserved`` has no settled unit: it is shown as reported and never added up.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from decimal import Decimal
 from typing import Any
 
-from airflow_evolink.core.account import CREDITS_PER_USD, format_credits
+from airflow_evolink.core.account import format_reported
+from airflow_evolink.core.money import CREDITS_PER_USD, format_known_credits, format_uc, uc_to_credits
 from airflow_evolink.core.status import TaskStatus
+from airflow_evolink.core.task import charged_credits_of, refund_proven
 from airflow_evolink.utils import xcom_keys
 
 
@@ -21,38 +27,41 @@ def _number(value: Any) -> float | None:
 
 
 def credits_used_of(task: Mapping[str, Any]) -> float | None:
-    """Credits the task used: the API's figure; 0 for a failed or cancelled task that reports none (the
-    reservation is refunded); ``None`` while it runs or when a completed task does not say."""
-    used = _number(task.get("credits_used"))
-    if used is not None:
-        return used
-    status = TaskStatus.parse(str(task.get("status") or ""))
-    if status.is_terminal and not status.is_success:
-        return 0.0
-    return None
+    """Credits the task was charged: ``billing.charged_credits``, else ``usage.cost.credits``, else
+    ``usage.credits_used``; 0 only after a proven refund; ``None`` while nothing is charged or said."""
+    return charged_credits_of(dict(task))
 
 
-def cost_line(task: Mapping[str, Any]) -> str:
-    """One log line that says what the task cost, or what it holds reserved until it ends."""
+def cost_line(task: Mapping[str, Any], estimate: Mapping[str, Any] | None = None) -> str:
+    """One log line that says what the task was charged, or what it is expected to cost until it ends."""
     task_id = task.get("id") or "?"
     used = credits_used_of(task)
-    reserved = _number(task.get("credits_reserved"))
+    reserved = format_reported("credits_reserved", _number(task.get("credits_reserved")))
     if used is not None:
-        refunded = " (the reservation was refunded)" if used == 0 and reserved else ""
-        return f"Cost of Evolink task {task_id}: {format_credits(used)} used{refunded}"
-    return (
-        f"Cost of Evolink task {task_id}: {format_credits(reserved)} reserved; Evolink reports the credits "
-        "used when it ends"
-    )
+        if used == 0 and refund_proven(dict(task)):
+            return f"Cost of Evolink task {task_id}: 0 credits charged (refund completed)"
+        return f"Cost of Evolink task {task_id}: {format_known_credits(used)} charged"
+    status = TaskStatus.parse(str(task.get("status") or ""))
+    uc = estimate.get("uc") if isinstance(estimate, Mapping) else None
+    expected = f"estimate {format_uc(uc)}; " if isinstance(uc, int) else ""
+    if status.is_terminal:
+        return f"Cost of Evolink task {task_id}: no charge reported yet ({expected}{reserved})"
+    return f"Cost of Evolink task {task_id}: {expected}{reserved}; Evolink reports the charge when it ends"
 
 
-def summarize_costs(tasks_by_airflow_task: Mapping[str, Iterable[Any]]) -> dict[str, Any]:
+def summarize_costs(
+    tasks_by_airflow_task: Mapping[str, Iterable[Any]],
+    estimates: Iterable[Any] = (),
+) -> dict[str, Any]:
     """Add up the generations of a run: credits per model, per Airflow task and in total.
 
     ``tasks_by_airflow_task`` maps each Airflow task id to the ``evolink_task`` XComs it pushed (one per
-    map index). A generation seen by several tasks (a submit task and its sensor) counts once, charged to
-    the first task listed, with the most final state any of them saw. Where a completed generation reports
-    no figure, its reservation counts and the generation is listed under ``estimated``.
+    map index); ``estimates`` are ``evolink_estimate`` XComs (each names its ``evolink_task_id`` once
+    submitted). A generation seen by several tasks (a submit task and its sensor) counts once, charged to
+    the first task listed, with the most final state any of them saw. Each generation is marked:
+    ``charged`` (the charge Evolink states, 0 after a proven refund), ``estimated`` (nothing charged yet:
+    its estimate counts) or ``unknown`` (neither: it adds nothing, and ``credits_reserved`` is not guessed
+    into credits).
     """
     first_seen: dict[str, str] = {}
     latest: dict[str, Mapping[str, Any]] = {}
@@ -65,37 +74,64 @@ def summarize_costs(tasks_by_airflow_task: Mapping[str, Iterable[Any]]) -> dict[
             known = latest.get(evolink_id)
             if known is None or _finality(task) >= _finality(known):
                 latest[evolink_id] = task
+    estimated_uc = {
+        str(item["evolink_task_id"]): item["uc"]
+        for item in estimates
+        if isinstance(item, Mapping) and item.get("evolink_task_id") and isinstance(item.get("uc"), int)
+    }
     per_model: dict[str, float] = {}
     per_task: dict[str, float] = {}
-    estimated: list[str] = []
-    total = 0.0
+    marks: dict[str, list[str]] = {"charged": [], "refunded": [], "estimated": [], "unknown": []}
+    total = Decimal(0)
     for evolink_id, task in latest.items():
-        credits = credits_used_of(task)
-        if credits is None:
-            credits = _number(task.get("credits_reserved")) or 0.0
-            estimated.append(evolink_id)
+        used = credits_used_of(task)
+        if used is not None:
+            credits = Decimal(repr(used))
+            marks["refunded" if used == 0 else "charged"].append(evolink_id)
+        elif evolink_id in estimated_uc:
+            credits = uc_to_credits(estimated_uc[evolink_id])
+            marks["estimated"].append(evolink_id)
+        else:
+            marks["unknown"].append(evolink_id)
+            continue
         model = str(task.get("model") or "unknown")
-        per_model[model] = per_model.get(model, 0.0) + credits
+        per_model[model] = per_model.get(model, 0.0) + float(credits)
         airflow_task = first_seen[evolink_id]
-        per_task[airflow_task] = per_task.get(airflow_task, 0.0) + credits
+        per_task[airflow_task] = per_task.get(airflow_task, 0.0) + float(credits)
         total += credits
     return {
         "generations": len(latest),
-        "total_credits": total,
-        "total_usd": round(total / CREDITS_PER_USD, 2),
+        "total_credits": float(total),
+        "total_usd": float(round(total / CREDITS_PER_USD, 2)),
         "per_model": per_model,
         "per_task": per_task,
-        "estimated": sorted(estimated),
+        **{mark: sorted(ids) for mark, ids in marks.items()},
     }
 
 
 def run_cost_summary(ti: Any, task_ids: Sequence[str]) -> dict[str, Any]:
-    """:func:`summarize_costs` for this DAG run, from the ``evolink_task`` XComs of ``task_ids``
-    (every map index of a mapped task)."""
+    """:func:`summarize_costs` for this DAG run, from the ``evolink_task`` and ``evolink_estimate`` XComs of
+    ``task_ids`` (every map index of a mapped task)."""
     pulled = {
         task_id: _as_list(ti.xcom_pull(task_ids=task_id, key=xcom_keys.EVOLINK_TASK)) for task_id in task_ids
     }
-    return summarize_costs(pulled)
+    estimates = [
+        item
+        for task_id in task_ids
+        for item in _as_list(ti.xcom_pull(task_ids=task_id, key=xcom_keys.EVOLINK_ESTIMATE))
+    ]
+    return summarize_costs(pulled, estimates)
+
+
+def describe_summary(costs: Mapping[str, Any]) -> str:
+    """The summary in one line, each figure marked by what it rests on."""
+    marked = ", ".join(
+        f"{len(costs.get(mark) or [])} {mark}" for mark in ("charged", "refunded", "estimated", "unknown")
+    )
+    return (
+        f"{costs['generations']} generations, {format_known_credits(costs['total_credits'])} ({marked}); "
+        f"per model: {costs['per_model']}"
+    )
 
 
 def _as_list(value: Any) -> list[Any]:
@@ -109,4 +145,4 @@ def _as_list(value: Any) -> list[Any]:
 def _finality(task: Mapping[str, Any]) -> int:
     """Rank a copy of a task: a terminal state beats a running one, a reported charge beats none."""
     status = TaskStatus.parse(str(task.get("status") or ""))
-    return (2 if status.is_terminal else 0) + (1 if _number(task.get("credits_used")) is not None else 0)
+    return (2 if status.is_terminal else 0) + (1 if credits_used_of(task) is not None else 0)

@@ -39,11 +39,11 @@ def push_credits_used(context: Any, task_data: Mapping[str, Any]) -> None:
         context["ti"].xcom_push(key=xcom_keys.CREDITS_USED, value=used)
 
 
-def log_cost(context: Any, task_data: Any) -> None:
-    """The task's last log line: what the generation cost, or what it holds reserved."""
+def log_cost(context: Any, task_data: Any, estimate: Mapping[str, Any] | None = None) -> None:
+    """The task's last log line: what the generation was charged, or its estimate until it is."""
     log = getattr(context.get("task"), "log", None)
     if log is not None and isinstance(task_data, Mapping):
-        log.info("%s", cost_line(task_data))
+        log.info("%s", cost_line(task_data, estimate))
 
 
 def finish_task(context: Any, task: EvolinkTask) -> list[str]:

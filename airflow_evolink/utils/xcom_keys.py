@@ -14,3 +14,5 @@ DOWNLOADS = "downloads"
 EVOLINK_ESTIMATE = "evolink_estimate"
 #: What Evolink says it charged: ``billing`` as the task reports it (charge/refund status and credits).
 EVOLINK_BILLING = "evolink_billing"
+#: A batch's plan within its budget (EvolinkPlanBudgetOperator): per request, per model and the total.
+EVOLINK_PLAN = "evolink_plan"

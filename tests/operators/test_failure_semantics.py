@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from airflow_evolink.core.account import format_credits
+from airflow_evolink.core.money import format_known_credits
 from airflow_evolink.utils import xcom_keys
 from tests.airflow_helpers import dag_bag, xcom_values
 
@@ -71,7 +71,8 @@ def test_the_last_log_line_says_what_the_generation_cost(clean_emulator, dag_id,
     # The operator's own lines speak of "Evolink task ..." (Airflow's lines about XCom and state follow).
     ours = [line for line in capfd.readouterr().out.splitlines() if "Evolink task" in line]
     assert ours
-    assert f"Cost of Evolink task {task['id']}: {format_credits(billed)} used" in ours[-1]
+    # A charge is in credits, a unit the API states, so its dollar figure is shown too.
+    assert f"Cost of Evolink task {task['id']}: {format_known_credits(billed)} charged" in ours[-1]
 
 
 def test_an_outcome_still_unknown_after_resends_is_settled_by_airflows_retry(clean_emulator):

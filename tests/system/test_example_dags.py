@@ -59,7 +59,11 @@ def test_image_to_video_dag(clean_emulator):
         xcom_keys.EVOLINK_TASK,
         xcom_keys.CREDITS_RESERVED,
         xcom_keys.ESTIMATED_TIME,
+        xcom_keys.EVOLINK_ESTIMATE,
     } | ({"_link_EvolinkTaskLink"} if GALLERY_AVAILABLE else set())
+    # Priced before it was paid for: the emulator's published price for a 5 s 720p kling-v3 clip.
+    [estimate] = xcom_values(dag_run, "submit_video", xcom_keys.EVOLINK_ESTIMATE)
+    assert estimate["uc"] == 270_000 and estimate["evolink_task_id"] == task_id
     [request] = xcom_values(dag_run, "submit_video", xcom_keys.EVOLINK_REQUEST)
     assert request["model"] == "kling-v3-image-to-video" and request["prompt"]
 
@@ -78,10 +82,14 @@ def test_batch_dag_maps_one_submission_per_shot(clean_emulator):
         "City traffic at night, long exposure",
     ]
     assert rendered_map_indexes(dag_run, "wait_for_video") == task_ids
-    # The run's cost summary adds up to what the emulator billed.
+    # Planned within params.budget_usd before anything was paid: three clips of 27 credits.
+    [plan] = xcom_values(dag_run, "plan_budget", xcom_keys.EVOLINK_PLAN)
+    assert plan["approved"] == 3 and plan["total_uc"] == 3 * 270_000 and plan["policy"] == "fail"
+    # The run's cost summary adds up to what the emulator billed, and to the plan.
     [costs] = xcom_values(dag_run, "cost_summary")
     billed = clean_emulator.state.credits()["data"]["user"]["used_credits"]
-    assert costs["generations"] == 3 and costs["estimated"] == []
+    assert billed == pytest.approx(3 * 27)
+    assert costs["generations"] == 3 and costs["estimated"] == [] and len(costs["charged"]) == 3
     assert costs["total_credits"] == pytest.approx(billed) and billed > 0
     assert costs["per_model"] == {"kling-v3-image-to-video": pytest.approx(billed)}
     assert costs["per_task"] == {"submit_video": pytest.approx(billed)}
@@ -90,6 +98,42 @@ def test_batch_dag_maps_one_submission_per_shot(clean_emulator):
         r["idempotency_key"] for r in clean_emulator.state.requests() if r["path"] == "/v1/videos/generations"
     }
     assert len(keys) == 3
+
+
+def test_batch_dag_submits_nothing_over_its_budget(clean_emulator):
+    # Three clips of 27 credits ($0.397 each) do not fit $1: policy "fail" refuses the whole plan.
+    dag_run = load_dag("example_evolink_batch").test(run_conf={"budget_usd": 1})
+    assert dag_run.state == "failed"
+    assert [r for r in clean_emulator.state.requests() if r["path"] == "/v1/videos/generations"] == []
+
+
+def test_the_demo_prints_the_published_price_and_the_charge_of_its_clip(clean_emulator):
+    """scripts/demo.sh runs this DAG and prints scripts/show_results.py's lines."""
+    dag_run = load_dag("example_evolink_image_to_video").test()
+    assert dag_run.state == "success"
+    values = {
+        (task_id, key): value
+        for task_id in ("submit_video", "wait_for_video")
+        for key in (xcom_keys.EVOLINK_ESTIMATE, xcom_keys.EVOLINK_TASK, xcom_keys.CREDITS_RESERVED)
+        for value in xcom_values(dag_run, task_id, key)
+    }
+    lines = _show_results().money_lines(values)
+    # Evolink's published price for a 5 s 720p kling-v3 clip: 27 credits, under $1.
+    assert lines[0] == "estimate: 27 credits (270,000 UC, ~$0.40) (estimated)"
+    assert lines[1] == "charged: 27 credits (~$0.40)"
+    assert lines[2].startswith("credits_reserved as reported: ") and "$" not in lines[2]
+    assert lines[3] == "estimate and charge agree"
+
+
+def _show_results() -> Any:
+    import importlib.util
+
+    path = DAGS_DIR.parent / "scripts" / "show_results.py"
+    spec = importlib.util.spec_from_file_location("show_results", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def test_text_to_video_dag_submits_and_waits_in_one_task(clean_emulator):
