@@ -4,7 +4,8 @@
 the submit operator pays (``submit_job``). The first two run on every try (they build the request that is
 sent); the checks run only on a try that may create a new job. A later try that sends the first try's
 ``Idempotency-Key`` again can only get back the job that try may have created and paid for, so it is not
-checked again (the first try was). A new check is one more method and one more name in :attr:`STEPS`.
+checked again when that key passed the checks (recorded in the task state store on Airflow 3.3+). A new
+check is one more method and one more name in :attr:`BeforePayment.CHECKS`.
 
 Money is compared exactly, in UC (``Decimal``): a cap of $0.40 is 272,000 UC, and a request refused is
 one whose estimate is above the cap, never one equal to it.
