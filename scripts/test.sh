@@ -121,6 +121,7 @@ PYTEST=(python -m pytest -p no:cacheprovider)
 echo "Airflow $(python -c 'import importlib.metadata as m; print(m.version("apache-airflow-core"))') in $VENV"
 
 if [ "$MODE" = args ]; then
+  stage "chromium" bash scripts/ensure_chromium.sh
   stage "pytest $*" "${PYTEST[@]}" --durations=15 "$@"
   exit
 fi
