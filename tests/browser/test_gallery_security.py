@@ -1,7 +1,7 @@
 """The gallery's hardening against a real api-server (with scheduler, dag-processor and triggerer, on
 PostgreSQL), attacked the way a user with XCom edit rights would: through Airflow's REST API.
 
-Two DAGs run against the emulator and store their videos: ``gallery_persist`` (the victim; the user
+On the shared cluster (tests/e2e/cluster.py), two DAGs run against the emulator and store their videos: ``gallery_persist`` (the victim; the user
 ``outsider`` may not read it, see tests/plugins/restricted_auth.py) and ``example_evolink_persist_videos``
 (the outsider's own, where the outsider has the ``user`` role and so may edit XComs). The outsider then
 rewrites their own DAG's ``downloads`` and ``result_urls`` XComs to reach the victim's file, other files,
@@ -30,17 +30,22 @@ import requests
 
 from airflow_evolink.version_compat import AIRFLOW_V_3_1_PLUS
 from tests.browser.conftest import UI_TIMEOUT_MS, assert_plays, screenshot
-from tests.e2e.cluster import REPO, AirflowCluster, PostgresDatabase, emulator_process, wait_for
+from tests.e2e.cluster import (
+    SHARED_LOGIN,
+    SHARED_MEDIA_HOST,
+    AirflowCluster,
+    SharedCluster,
+    wait_for,
+)
 from tests.plugins.restricted_auth import HIDDEN_DAG, OUTSIDER
 
 pytestmark = pytest.mark.skipif(not AIRFLOW_V_3_1_PLUS, reason="the gallery needs Airflow 3.1+")
 
-ADMIN, ADMIN_PASSWORD = "admin", "security-test-Pw-51e2"
+ADMIN, ADMIN_PASSWORD = SHARED_LOGIN
 VICTIM_DAG, VICTIM_TASK = HIDDEN_DAG, "save"  # tests/dags/evolink_gallery.py
 OWN_DAG, OWN_SAVE, OWN_WAIT = "example_evolink_persist_videos", "save_videos", "wait_for_video"
-API_KEY = "sk-security-test-9d3a"
 PLUGIN = "/evolink"
-ALLOWED_MEDIA = "https://media.example.test"
+ALLOWED_MEDIA = SHARED_MEDIA_HOST
 
 
 class _Listener(BaseHTTPRequestHandler):
@@ -92,73 +97,45 @@ class Attack:
 
 
 @pytest.fixture(scope="module")
-def attack() -> Iterator[Attack]:
+def attack(shared_cluster: SharedCluster) -> Iterator[Attack]:
+    """Both DAGs run once on the shared cluster, each storing into a folder of its own."""
     listener = ThreadingHTTPServer(("127.0.0.1", 0), _Listener)
     _Listener.seen = []
     threading.Thread(target=listener.serve_forever, daemon=True).start()
-    database = PostgresDatabase()
-    database.create()
+    airflow = shared_cluster.airflow
     home = Path(tempfile.mkdtemp(prefix="evolink-security-"))
-    airflow = AirflowCluster(
-        home=home,
-        db_url=database.url,
-        login=(ADMIN, ADMIN_PASSWORD),
-        extra_env={
-            "PYTHONPATH": str(REPO),
-            "AIRFLOW__CORE__AUTH_MANAGER": "tests.plugins.restricted_auth.RestrictedSimpleAuthManager",
-            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{ADMIN}:admin,{OUTSIDER}:user",
-            # The one media host redirects may go to; the emulator's result links are not on it.
-            "AIRFLOW__EVOLINK__GALLERY_MEDIA_HOSTS": ALLOWED_MEDIA,
-        },
-    )
     try:
-        with emulator_process(3) as emulator:
-            airflow.start_all()
-            emulator_url = urlsplit(emulator)
-            airflow.api(
-                "POST",
-                "/connections",
-                json={
-                    "connection_id": "evolink_default",
-                    "conn_type": "evolink",
-                    "host": f"{emulator_url.scheme}://{emulator_url.hostname}",
-                    "port": emulator_url.port,
-                    "password": API_KEY,
-                },
+        stamp = int(time.time())
+        victim_run, own_run = f"victim_{stamp}", f"own_{stamp}"
+        airflow.trigger(VICTIM_DAG, victim_run, conf={"destination": (home / "victim").as_uri()})
+        airflow.trigger(OWN_DAG, own_run, conf={"destination": (home / "own").as_uri()})
+        for dag_id, run_id in ((VICTIM_DAG, victim_run), (OWN_DAG, own_run)):
+            state = wait_for(
+                lambda d=dag_id, r=run_id: (s := airflow.run_state(d, r)) in ("success", "failed") and s,
+                300,
+                f"{dag_id} to finish",
             )
-            stamp = int(time.time())
-            victim_run, own_run = f"victim_{stamp}", f"own_{stamp}"
-            airflow.trigger(VICTIM_DAG, victim_run, conf={"destination": (home / "victim").as_uri()})
-            airflow.trigger(OWN_DAG, own_run, conf={"destination": (home / "own").as_uri()})
-            for dag_id, run_id in ((VICTIM_DAG, victim_run), (OWN_DAG, own_run)):
-                state = wait_for(
-                    lambda d=dag_id, r=run_id: (s := airflow.run_state(d, r)) in ("success", "failed") and s,
-                    300,
-                    f"{dag_id} to finish",
-                )
-                assert state == "success", airflow.log_text("scheduler")[-3000:]
-            # The auth manager wrote a password for the outsider when it started.
-            password = json.loads(airflow.passwords_file.read_text())[OUTSIDER]
-            token = requests.post(
-                f"{airflow.base_url}/auth/token",
-                json={"username": OUTSIDER, "password": password},
-                timeout=30,
-            )
-            token.raise_for_status()
-            yield Attack(
-                airflow=airflow,
-                emulator=emulator,
-                home=home,
-                victim_run=victim_run,
-                own_run=own_run,
-                listener=f"http://127.0.0.1:{listener.server_address[1]}",
-                listener_seen=_Listener.seen,
-                outsider_token=token.json()["access_token"],
-            )
+            assert state == "success", airflow.log_text("scheduler")[-3000:]
+        # The auth manager wrote a password for the outsider when it started.
+        password = json.loads(airflow.passwords_file.read_text())[OUTSIDER]
+        token = requests.post(
+            f"{airflow.base_url}/auth/token",
+            json={"username": OUTSIDER, "password": password},
+            timeout=30,
+        )
+        token.raise_for_status()
+        yield Attack(
+            airflow=airflow,
+            emulator=shared_cluster.emulator,
+            home=home,
+            victim_run=victim_run,
+            own_run=own_run,
+            listener=f"http://127.0.0.1:{listener.server_address[1]}",
+            listener_seen=_Listener.seen,
+            outsider_token=token.json()["access_token"],
+        )
     finally:
-        airflow.stop()
         listener.shutdown()
-        database.drop()
 
 
 @pytest.fixture

@@ -28,8 +28,14 @@ import pytest
 import requests
 
 from airflow_evolink.version_compat import AIRFLOW_V_3_1_PLUS
-from tests.browser.conftest import FAILED, REPO, UI_TIMEOUT_MS, assert_plays, screenshot
-from tests.e2e.cluster import AirflowCluster, PostgresDatabase, emulator_process, wait_for
+from tests.browser.conftest import FAILED, UI_TIMEOUT_MS, assert_plays, screenshot
+from tests.e2e.cluster import (
+    SHARED_OUTSIDER,
+    SHARED_REVIEWER,
+    AirflowCluster,
+    SharedCluster,
+    wait_for,
+)
 
 try:
     from playwright.sync_api import expect
@@ -39,10 +45,8 @@ except ImportError:  # the browser fixture says why the tests cannot run (skip l
 pytestmark = pytest.mark.skipif(not AIRFLOW_V_3_1_PLUS, reason="human-in-the-loop tasks need Airflow 3.1+")
 
 DAG_ID = "example_evolink_review_and_publish"
-REVIEWER, PASSWORD = "reviewer", "review-test-Pw-91d3"
-OUTSIDER = "outsider"
-API_KEY = "sk-review-test-5c7a"
-JOB_SECONDS = 2
+REVIEWER, PASSWORD = SHARED_REVIEWER
+OUTSIDER = SHARED_OUTSIDER
 NOTE = "Too dark; try brighter morning light"
 
 
@@ -76,44 +80,14 @@ class ReviewCluster:
 
 
 @pytest.fixture(scope="module")
-def cluster() -> Iterator[ReviewCluster]:
-    database = PostgresDatabase()
-    database.create()
+def cluster(shared_cluster: SharedCluster) -> Iterator[ReviewCluster]:
+    """One run of the review DAG on the shared cluster, staging and publishing into folders of its own."""
     home = Path(tempfile.mkdtemp(prefix="evolink-review-"))
-    airflow = AirflowCluster(
-        home=home,
-        db_url=database.url,
-        login=(REVIEWER, PASSWORD),
-        extra_env={
-            "AIRFLOW__CORE__AUTH_MANAGER": "tests.browser.review_auth.ReviewTestAuthManager",
-            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{REVIEWER}:admin,{OUTSIDER}:admin",
-            "PYTHONPATH": str(REPO),
-        },
-    )
-    try:
-        with emulator_process(JOB_SECONDS) as emulator:
-            airflow.start_all()
-            url = urlsplit(emulator)
-            airflow.api(
-                "POST",
-                "/connections",
-                json={
-                    "connection_id": "evolink_default",
-                    "conn_type": "evolink",
-                    "host": f"{url.scheme}://{url.hostname}",
-                    "port": url.port,
-                    "password": API_KEY,
-                },
-            )
-            run_id = f"review_{int(time.time())}"
-            staging, published = home / "staging", home / "published"
-            airflow.trigger(
-                DAG_ID, run_id, conf={"staging": staging.as_uri(), "published": published.as_uri()}
-            )
-            yield ReviewCluster(airflow=airflow, run_id=run_id, staging=staging, published=published)
-    finally:
-        airflow.stop()
-        database.drop()
+    airflow = shared_cluster.airflow
+    run_id = f"review_{int(time.time())}"
+    staging, published = home / "staging", home / "published"
+    airflow.trigger(DAG_ID, run_id, conf={"staging": staging.as_uri(), "published": published.as_uri()})
+    yield ReviewCluster(airflow=airflow, run_id=run_id, staging=staging, published=published)
 
 
 @pytest.fixture(scope="module")

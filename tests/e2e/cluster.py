@@ -143,6 +143,9 @@ class AirflowCluster:
     #: (username, password) of one admin of the simple auth manager, for tests that log in as a user would.
     #: None keeps every request an admin without a login (SIMPLE_AUTH_MANAGER_ALL_ADMINS).
     login: tuple[str, str] | None = None
+    #: More users of the simple auth manager, as (username, role, password); with a password of None the
+    #: auth manager makes one up and writes it to :attr:`passwords_file`.
+    extra_users: tuple[tuple[str, str, str | None], ...] = ()
     _token: str | None = field(default=None, repr=False)
 
     @property
@@ -175,7 +178,9 @@ class AirflowCluster:
             }
         )
         if self.login is not None:
-            env["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS"] = f"{self.login[0]}:admin"
+            env["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS"] = ",".join(
+                [f"{self.login[0]}:admin", *(f"{name}:{role}" for name, role, _ in self.extra_users)]
+            )
             env["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE"] = str(self.passwords_file)
         env.update(self.extra_env)
         return env
@@ -219,7 +224,9 @@ class AirflowCluster:
         if self.login is not None:
             # The auth manager adds a generated password for a user missing from this file, so the
             # user's own password must be there before the api-server starts.
-            self.passwords_file.write_text(json.dumps({self.login[0]: self.login[1]}))
+            passwords = {self.login[0]: self.login[1]}
+            passwords.update({name: password for name, _, password in self.extra_users if password})
+            self.passwords_file.write_text(json.dumps(passwords))
         self.airflow("db", "migrate")
         commands = {
             "api-server": ("api-server", "--host", "127.0.0.1", "--port", str(self.port), "--workers", "1"),
@@ -309,6 +316,13 @@ SHARED_LOGIN = ("admin", "browser-test-Pw-7c41")
 #: The key of the shared cluster's ``evolink_default`` (an environment variable, as a deployment would set
 #: it); tests/e2e/test_real_airflow.py searches every log and table for it.
 SHARED_SECRET_KEY = "sk-e2e-secret-5d1c9a"
+#: A second admin, who answers the review questions (tests/browser/test_review.py).
+SHARED_REVIEWER = ("reviewer", "review-test-Pw-91d3")
+#: A ``user``-role account kept out of some DAGs by tests/plugins/restricted_auth.py (the gallery's attack
+#: and review tests); the auth manager makes up its password and writes it to ``passwords_file``.
+SHARED_OUTSIDER = "outsider"
+#: The one media host the gallery may redirect to ([evolink] gallery_media_hosts); the emulator is not it.
+SHARED_MEDIA_HOST = "https://media.example.test"
 #: Short jobs by default; a test that needs a long one asks the emulator for it (``/_emulator/jobs``).
 SHARED_JOB_SECONDS = 3.0
 
@@ -330,7 +344,8 @@ def shared_cluster() -> Iterator[SharedCluster]:
     """api-server, scheduler, dag-processor and triggerer (LocalExecutor) on PostgreSQL, and the emulator.
 
     Logs at DEBUG (so the secret scan reads the most verbose logs there are), connection testing enabled
-    (the UI's Test button), one admin user with a password.
+    (the UI's Test button), two admins with passwords and one ``user`` kept out of some DAGs
+    (tests/plugins/restricted_auth.py), and one allowed media host for the gallery's redirects.
     """
     database = PostgresDatabase()
     database.create()
@@ -351,7 +366,14 @@ def shared_cluster() -> Iterator[SharedCluster]:
                 home=home,
                 db_url=database.url,
                 login=SHARED_LOGIN,
+                extra_users=(
+                    (SHARED_REVIEWER[0], "admin", SHARED_REVIEWER[1]),
+                    (SHARED_OUTSIDER, "user", None),
+                ),
                 extra_env={
+                    "PYTHONPATH": str(REPO),
+                    "AIRFLOW__CORE__AUTH_MANAGER": "tests.plugins.restricted_auth.RestrictedSimpleAuthManager",
+                    "AIRFLOW__EVOLINK__GALLERY_MEDIA_HOSTS": SHARED_MEDIA_HOST,
                     "AIRFLOW_CONN_EVOLINK_DEFAULT": json.dumps(connection),
                     "AIRFLOW__LOGGING__LOGGING_LEVEL": "DEBUG",
                     "AIRFLOW__CORE__TEST_CONNECTION": "Enabled",

@@ -186,8 +186,8 @@ def test_the_run_page_shows_the_generation_merged_from_its_three_tasks(client, r
     assert 'data-testid="status">completed<' in html
     assert 'src="https://example.com/lighthouse.png"' in html and 'data-testid="input-image"' in html
     assert f'data-testid="evolink-task-id">{task["id"]}<' in html
-    # Credits only: the gallery filter is core.account.format_credits (no dollar figure on a guess).
-    assert re.search(r'data-testid="credits-used">[\d,.]+ credits<', html)
+    # What Evolink charged is in credits, a certain unit: shown with its dollar figure.
+    assert re.search(r'data-testid="credits-used">[\d,.]+ credits \(~\$', html)
     assert 'data-testid="video-source">stored copy<' in html
     run_segment = quote(runs["persist"], safe="")
     src = f"/evolink/dags/gallery_persist/runs/{run_segment}/tasks/submit/video?map_index=-1&amp;n=0"
