@@ -24,9 +24,9 @@ from typing import Any
 
 from airflow.sdk import DAG, Asset, task
 
-from airflow_evolink.compat import ObjectStoragePath
 from airflow_evolink.operators.evolink import EvolinkSubmitVideoOperator
 from airflow_evolink.operators.review import EvolinkReviewVideoOperator
+from airflow_evolink.version_compat import ObjectStoragePath
 
 PUBLISHED_VIDEOS = Asset("evolink_published_videos")
 

@@ -25,6 +25,27 @@ from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 from airflow_evolink.core.errors import EvolinkValidationError
 from airflow_evolink.core.urls import check_callback_url, check_http_url
 
+#: The request fields the submit operator names as arguments, in the order they are documented.
+REQUEST_FIELDS = (
+    "model",
+    "prompt",
+    "negative_prompt",
+    "image_start",
+    "image_end",
+    "image_urls",
+    "duration",
+    "aspect_ratio",
+    "quality",
+    "sound",
+    "model_params",
+    "callback_url",
+)
+#: Those that say what was asked, as a person reads it (the gallery shows them): not the model's own
+#: parameters, nor where Evolink calls back.
+DESCRIBING_REQUEST_FIELDS = tuple(
+    name for name in REQUEST_FIELDS if name not in ("sound", "model_params", "callback_url")
+)
+
 
 @dataclass(frozen=True)
 class FamilyRules:

@@ -18,7 +18,6 @@ import requests
 from airflow.providers.http.hooks.http import HttpHook
 from tenacity import AsyncRetrying, Retrying
 
-from airflow_evolink.compat import mask_secret
 from airflow_evolink.core.account import EvolinkCredits, parse_credits
 from airflow_evolink.core.errors import (
     EvolinkError,
@@ -45,6 +44,7 @@ from airflow_evolink.hooks.sync_transport import send_sync
 from airflow_evolink.pricing.client import PricingClient
 from airflow_evolink.pricing.defaults import spec_defaults_for
 from airflow_evolink.pricing.estimate import CostEstimate
+from airflow_evolink.version_compat import mask_secret
 
 _T = TypeVar("_T")
 

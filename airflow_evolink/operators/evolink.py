@@ -10,7 +10,6 @@ from datetime import timedelta
 from functools import cached_property
 from typing import Any
 
-from airflow_evolink.compat import AirflowFailException, BaseOperator, BaseOperatorLink, conf
 from airflow_evolink.core.account import format_reported
 from airflow_evolink.core.errors import EvolinkError, EvolinkNotFoundError, EvolinkValidationError
 from airflow_evolink.core.models import VideoRequest, build_video_request
@@ -42,6 +41,7 @@ from airflow_evolink.triggers.evolink import EvolinkVideoTrigger
 from airflow_evolink.utils import xcom_keys
 from airflow_evolink.utils.events import finish_task, log_cost, result_from_event
 from airflow_evolink.utils.failures import raise_airflow_error
+from airflow_evolink.version_compat import AirflowFailException, BaseOperator, BaseOperatorLink, conf
 
 __all__ = [
     "EvolinkDownloadVideoOperator",

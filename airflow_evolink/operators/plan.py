@@ -22,7 +22,6 @@ from decimal import Decimal
 from functools import cached_property
 from typing import Any
 
-from airflow_evolink.compat import AirflowFailException, BaseOperator
 from airflow_evolink.core.errors import EvolinkValidationError
 from airflow_evolink.core.models import build_video_request
 from airflow_evolink.core.money import format_uc, uc_to_credits, uc_to_usd
@@ -36,6 +35,7 @@ from airflow_evolink.operators.preflight import (
 )
 from airflow_evolink.pricing.estimate import CostEstimate
 from airflow_evolink.utils import xcom_keys
+from airflow_evolink.version_compat import AirflowFailException, BaseOperator
 
 POLICIES = ("fail", "fit")
 PLANNED_FIELD = "planned_cost_uc"

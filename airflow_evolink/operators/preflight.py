@@ -18,33 +18,19 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
 
-from airflow_evolink.compat import AirflowFailException
 from airflow_evolink.core.account import format_credits
 from airflow_evolink.core.errors import EvolinkError, EvolinkValidationError
+from airflow_evolink.core.models import REQUEST_FIELDS
 from airflow_evolink.core.money import credits_to_uc, format_uc, usd_to_uc
 from airflow_evolink.core.protocol import check_idempotency_key
 from airflow_evolink.pricing.estimate import CostEstimate
 from airflow_evolink.utils import xcom_keys
 from airflow_evolink.utils.failures import raise_airflow_error
+from airflow_evolink.version_compat import AirflowFailException
 
 if TYPE_CHECKING:
     from airflow_evolink.core.models import VideoRequest
 
-# The named request fields of the submit operator, in the order they are documented.
-REQUEST_FIELDS = (
-    "model",
-    "prompt",
-    "negative_prompt",
-    "image_start",
-    "image_end",
-    "image_urls",
-    "duration",
-    "aspect_ratio",
-    "quality",
-    "sound",
-    "model_params",
-    "callback_url",
-)
 
 Estimator = Callable[["VideoRequest"], CostEstimate]
 

@@ -25,13 +25,13 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy.orm import Session
 
-from airflow_evolink.compat import ObjectStoragePath
 from airflow_evolink.core.status import TaskStatus
 from airflow_evolink.plugins import credits, paging, records, security, trust, views
 from airflow_evolink.plugins import review as _review
 from airflow_evolink.plugins.generations import Generation, TaskInstanceXComs, build_generations
 from airflow_evolink.plugins.streaming import file_response
 from airflow_evolink.utils import xcom_keys
+from airflow_evolink.version_compat import ObjectStoragePath
 
 #: Generations on one page of the top page, by default and at most.
 DEFAULT_LIMIT = 50
@@ -114,17 +114,15 @@ def create_app() -> FastAPI:
     def run_videos(request: Request, dag_id: str, run_id: str, session: SessionDep) -> HTMLResponse:
         """Every generation of one DAG run, each map index included."""
         generations = _run_generations(session, dag_id, run_id)
-        links = views.Links(request.scope.get("root_path", ""))
-        html = views.render(
-            "generations.html",
-            dag_id=dag_id,
-            run_id=run_id,
+        return _generations_page(
+            request,
+            dag_id,
+            run_id,
             heading=f"Evolink videos of {dag_id} / {run_id}",
             empty="This DAG run has no Evolink generations.",
-            home=links.home(),
-            cards=_cards(generations, generations, links),
+            shown=generations,
+            in_run=generations,
         )
-        return HTMLResponse(html)
 
     @app.get(
         "/dags/{dag_id}/runs/{run_id}/tasks/{task_id}",
@@ -143,18 +141,16 @@ def create_app() -> FastAPI:
         """The generation(s) of one task instance; every map index when none is given."""
         in_run = _run_generations(session, dag_id, run_id)
         generations = [g for g in in_run if g.belongs_to(task_id, map_index)]
-        links = views.Links(request.scope.get("root_path", ""))
         label = task_id if map_index is None or map_index < 0 else f"{task_id}[{map_index}]"
-        html = views.render(
-            "generations.html",
-            dag_id=dag_id,
-            run_id=run_id,
+        return _generations_page(
+            request,
+            dag_id,
+            run_id,
             heading=f"Evolink video of {label} in {dag_id} / {run_id}",
             empty="This task instance has no Evolink generation.",
-            home=links.home(),
-            cards=_cards(generations, in_run, links),
+            shown=generations,
+            in_run=in_run,
         )
-        return HTMLResponse(html)
 
     @app.get(
         "/dags/{dag_id}/runs/{run_id}/tasks/{task_id}/video",
@@ -227,6 +223,30 @@ def _recorded_paths(record: TaskInstanceXComs) -> set[str]:
     if not isinstance(downloads, list):
         return set()
     return {d["path"] for d in downloads if isinstance(d, dict) and isinstance(d.get("path"), str)}
+
+
+def _generations_page(
+    request: Request,
+    dag_id: str,
+    run_id: str,
+    *,
+    heading: str,
+    empty: str,
+    shown: Sequence[Generation],
+    in_run: Sequence[Generation],
+) -> HTMLResponse:
+    """The run page and the task page: the cards of ``shown``, each read beside its run (``in_run``)."""
+    links = views.Links(request.scope.get("root_path", ""))
+    html = views.render(
+        "generations.html",
+        dag_id=dag_id,
+        run_id=run_id,
+        heading=heading,
+        empty=empty,
+        home=links.home(),
+        cards=_cards(shown, in_run, links),
+    )
+    return HTMLResponse(html)
 
 
 def _run_generations(session: Session, dag_id: str, run_id: str) -> list[Generation]:

@@ -28,6 +28,7 @@ from airflow.models.xcom import XComModel
 from sqlalchemy import and_, literal, select, tuple_
 from sqlalchemy.orm import Session
 
+from airflow_evolink.core.models import DESCRIBING_REQUEST_FIELDS
 from airflow_evolink.plugins.generations import (
     EVOLINK_REQUEST,
     GALLERY_KEYS,
@@ -300,20 +301,6 @@ def _add_task_instances(session: Session, records: dict[tuple[int, str, int], Ta
         )
 
 
-#: Request fields shown from a submit task's rendered template fields (never its connection or extras).
-_RENDERED_REQUEST_FIELDS = (
-    "model",
-    "prompt",
-    "negative_prompt",
-    "image_start",
-    "image_end",
-    "image_urls",
-    "duration",
-    "aspect_ratio",
-    "quality",
-)
-
-
 def _add_rendered_requests(session: Session, records: dict[tuple[int, str, int], TaskInstanceXComs]) -> None:
     """For submit tasks that pushed no ``evolink_request`` (older provider versions), the request fields
     Airflow kept among the task's rendered template fields (kept for the most recent runs only)."""
@@ -338,7 +325,7 @@ def _add_rendered_requests(session: Session, records: dict[tuple[int, str, int],
         if key not in wanted:
             continue
         fields = row.rendered_fields if isinstance(row.rendered_fields, dict) else {}
-        request = {k: fields[k] for k in _RENDERED_REQUEST_FIELDS if fields.get(k) not in (None, "")}
+        request = {k: fields[k] for k in DESCRIBING_REQUEST_FIELDS if fields.get(k) not in (None, "")}
         if request:
             records[key].values[EVOLINK_REQUEST] = (request, None)
 

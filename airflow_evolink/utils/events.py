@@ -5,13 +5,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from airflow_evolink.compat import AirflowException, AirflowFailException
 from airflow_evolink.core.task import EvolinkTask
 from airflow_evolink.hooks.evolink import EvolinkHook
 from airflow_evolink.links.evolink import EvolinkTaskLink, EvolinkVideoLink, push_link
 from airflow_evolink.utils import xcom_keys
 from airflow_evolink.utils.costs import cost_line, credits_used_of
 from airflow_evolink.utils.failures import check_task_succeeded
+from airflow_evolink.version_compat import AirflowException, AirflowFailException
 
 EVENT_STATUSES = frozenset({"success", "failed", "timeout", "error"})
 
