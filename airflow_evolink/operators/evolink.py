@@ -317,35 +317,46 @@ class EvolinkSubmitVideoOperator(EvolinkLineageMixin, ResumableJobMixin, BaseOpe
         key = self.idempotency_key or idempotency_key_for(
             context, previous_task_id=previous, body=self._request.payload()
         )
+        checks = self._checks(context)
         if self._resending(context, store, previous, key):
-            # A later try sending the first try's key can only get back the job that try may have
-            # created (and reserved credits for): a budget check now could strand that paid job.
+            # A later try sending the first try's key, which that try cleared, can only get back the job
+            # that try may have created (and reserved credits for): a budget check now could strand it.
             self.log.info(
                 "Sending the earlier try's Idempotency-Key %s again; its price and budget were checked then",
                 key,
             )
+        elif self._maybe_resending(context, store, previous):
+            # No state store (Airflow < 3.3): this try cannot know whether an earlier one passed its
+            # checks. Price, cap and plan run again (re-sending a paid key only returns the same job, so
+            # checking is harmless); only the balance check is skipped, as it could strand a paid job.
+            checks.clear_to_resend()
         else:
-            self._checks(context).clear_to_pay()
+            checks.clear_to_pay()
             if store is not None:
                 store.set(CLEARED_KEY, key)  # this key passed the checks: a later try may re-send it
         task = self._post(key)
         if previous is None and not self.idempotency_key and getattr(context["ti"], "try_number", 1) > 1:
             task = self._unless_replayed_failure(context, task)
         self._record_submission(context, task)
-        self._checks(context).record_submission(task.id)
+        checks.record_submission(task.id)
         self._submitted = task
         return task.id
 
     def _resending(self, context: Any, store: Any, previous: Any, key: str) -> bool:
-        """Whether this try re-sends an earlier try's key, which may already have paid for a job.
+        """Whether this try re-sends a key an earlier try cleared, which may already have paid for a job.
 
-        With a state store (Airflow 3.3+) only the key an earlier try cleared counts: a try that failed
-        before its checks passed (an upload, the balance read) paid for nothing, and a changed request
-        has another key, so this try checks.
+        Only a task state store (Airflow 3.3+) can say so: a try that failed before its checks passed
+        (refused by its cap, an upload, the balance read) paid for nothing, and a changed request has
+        another key, so such a try checks. Without a store this is never known (:meth:`_maybe_resending`).
         """
         if previous is not None or getattr(context["ti"], "try_number", 1) <= 1:
             return False
-        return store is None or store.get(CLEARED_KEY) == key
+        return store is not None and store.get(CLEARED_KEY) == key
+
+    @staticmethod
+    def _maybe_resending(context: Any, store: Any, previous: Any) -> bool:
+        """A later try without a state store: the key may or may not have been paid for by an earlier try."""
+        return store is None and previous is None and getattr(context["ti"], "try_number", 1) > 1
 
     def _checks(self, context: Any) -> BeforePayment:
         if self._before_payment is None:  # submit_job called on its own (Airflow's resumable mixin)
@@ -362,6 +373,8 @@ class EvolinkSubmitVideoOperator(EvolinkLineageMixin, ResumableJobMixin, BaseOpe
             self.log.info(
                 "Evolink returned earlier failed task %s for this key; submitting a new job", task.id
             )
+            # A new job is a new payment: every check runs before it, the cap and plan included.
+            self._checks(context).clear_to_pay()
             return self._post(
                 idempotency_key_for(context, previous_task_id=task.id, body=self._request.payload())
             )

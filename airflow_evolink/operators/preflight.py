@@ -4,8 +4,9 @@
 the submit operator pays (``submit_job``). The first two run on every try (they build the request that is
 sent); the checks run only on a try that may create a new job. A later try that sends the first try's
 ``Idempotency-Key`` again can only get back the job that try may have created and paid for, so it is not
-checked again when that key passed the checks (recorded in the task state store on Airflow 3.3+). A new
-check is one more method and one more name in :attr:`BeforePayment.CHECKS`.
+checked again when that key passed the checks (recorded in the task state store on Airflow 3.3+). Without
+a state store a later try runs price, cap and plan again (:attr:`BeforePayment.RESEND_CHECKS`) and skips
+only the balance check. A new check is one more method and one more name in :attr:`BeforePayment.CHECKS`.
 
 Money is compared exactly, in UC (``Decimal``): a cap of $0.40 is 272,000 UC, and a request refused is
 one whose estimate is above the cap, never one equal to it.
@@ -172,6 +173,8 @@ class BeforePayment:
     PREPARE = ("validate", "resolve_inputs")
     #: A try that may create (and pay for) a new job.
     CHECKS = ("price", "check_cap", "check_plan", "check_balance")
+    #: A try that may re-send an earlier try's key, unknown whether it was paid (no state store).
+    RESEND_CHECKS = ("price", "check_cap", "check_plan")
     STEPS = PREPARE + CHECKS
 
     def __init__(self, operator: Any, context: Any, estimator: Estimator | None = None) -> None:
@@ -187,6 +190,11 @@ class BeforePayment:
 
     def clear_to_pay(self) -> None:
         self._run(self.CHECKS)
+
+    def clear_to_resend(self) -> None:
+        """A try that may re-send a key an earlier try paid for, with no record of whether it did
+        (no task state store): every check but the balance, which could strand the paid job."""
+        self._run(self.RESEND_CHECKS)
 
     def _run(self, steps: tuple[str, ...]) -> None:
         for name in steps:

@@ -127,3 +127,15 @@ with DAG("money_checks_retried", schedule=None, start_date=START, catchup=False,
     EvolinkSubmitVideoOperator(
         task_id="generate", retries=1, retry_delay=timedelta(0), min_credits=1, max_credits=1000, **CLIP
     )
+
+# A try that fails before any POST (the balance read), then a later try whose cap is below the price
+# (the cap renders per try): the later try must be refused before paying, with or without a state store.
+with DAG("money_cap_on_retry", schedule=None, start_date=START, catchup=False, tags=["evolink-tests"]):
+    EvolinkSubmitVideoOperator(
+        task_id="generate",
+        retries=1,
+        retry_delay=timedelta(0),
+        min_credits=1,
+        max_credits="{{ '1000' if ti.try_number == 1 else '1' }}",
+        **CLIP,
+    )

@@ -205,3 +205,33 @@ def test_a_try_that_failed_before_its_checks_passed_is_checked_again(priced_emul
     # With a task state store (Airflow 3.3+) the second try knows its key was never cleared, so it runs
     # the checks (price, cap, balance) again before paying; without one it trusts the first try.
     assert len(reads) == (7 if HAS_TASK_STATE_STORE else 6)
+
+
+@pytest.mark.parametrize("state_store", ["as_airflow_gives_it", "none"])
+def test_a_later_try_is_checked_against_its_cap_with_or_without_a_state_store(
+    priced_emulator, state_store, monkeypatch
+):
+    # Without a task state store (Airflow 3.0-3.2) a later try cannot know whether an earlier one paid:
+    # it still prices and checks the cap and plan (re-sending a paid key only returns the same job).
+    if state_store == "none":
+        from airflow_evolink.operators import evolink
+
+        monkeypatch.setattr(evolink, "_state_store", lambda context: None)
+    priced_emulator.faults.http_status(503, method="GET", path="/v1/credits", count=6)
+    dag_run = run_dag("money_cap_on_retry")
+    assert dag_run.state == "failed" and tries(dag_run) == 2
+    assert posts(priced_emulator) == []  # try 1 failed before paying, try 2 is over its cap
+
+
+def test_without_a_state_store_a_retry_skips_only_the_balance_check(priced_emulator, monkeypatch):
+    from airflow_evolink.operators import evolink
+
+    monkeypatch.setattr(evolink, "_state_store", lambda context: None)
+    priced_emulator.faults.http_status(503, method="GET", path="/v1/credits", count=6)
+    dag_run = run_dag("money_checks_retried")
+    assert dag_run.state == "success" and tries(dag_run) == 2
+    assert len(posts(priced_emulator)) == 1
+    reads = [r for r in priced_emulator.state.requests() if r["path"] == "/v1/credits"]
+    assert len(reads) == 6  # the balance is not read again on the re-send
+    [estimate] = xcom_values(dag_run, "generate", xcom_keys.EVOLINK_ESTIMATE)
+    assert estimate["uc"] == CLIP_UC  # but the request was priced (and its cap checked) again

@@ -180,3 +180,18 @@ def test_planning_refuses_partial_and_unpriced_requests_unless_allowed():
 def test_an_unknown_policy_is_refused_naming_the_field():
     with pytest.raises(EvolinkValidationError, match="'policy'"):
         plan_budget(TEN[:1], [CLIP], Cap(Decimal(1), "b"), policy="greedy")
+
+
+def test_without_a_state_store_a_later_try_is_checked_but_its_balance_is_not_read():
+    from types import SimpleNamespace
+
+    from airflow_evolink.operators.evolink import EvolinkSubmitVideoOperator as Submit
+
+    later = {"ti": SimpleNamespace(try_number=2)}
+    first = {"ti": SimpleNamespace(try_number=1)}
+    # No store: never "already cleared" (which would skip every check), but "maybe a re-send".
+    assert Submit._resending(None, later, None, None, "key") is False  # type: ignore[arg-type]
+    assert Submit._maybe_resending(later, None, None) is True
+    assert Submit._maybe_resending(first, None, None) is False
+    assert BeforePayment.RESEND_CHECKS == ("price", "check_cap", "check_plan")
+    assert "check_balance" in BeforePayment.CHECKS
