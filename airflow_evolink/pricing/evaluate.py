@@ -17,8 +17,10 @@ For each component whose ``condition`` holds (Evolink's own client, evolink-cli
 
 The result is ``partial`` (a lower bound, not a cap) when a parameter is unknown before the run, for a
 smart duration (``-1``), for the models Evolink's client marks partial (wan2.5, wan2.6, wan3.0 and the
-veo-3.1 previews: their published prices do not describe every factor), and for a per-second model given
-an input video (its seconds are measured by the run). Anything that stops the rules pricing the request
+veo-3.1 previews: their published prices do not describe every factor), for a per-second model given
+an input video (its seconds are measured by the run), and for a model not settled ``request_only`` (the
+final charge is settled on actual usage). When nothing can be priced before the run (every component
+needs measured usage) the result is ``unavailable``. Anything that stops the rules pricing the request
 gives ``unavailable`` with the reason.
 """
 
@@ -80,6 +82,14 @@ def estimate_from_rules(
         return CostEstimate(
             model=model, status="unavailable", uc=None, reason="the charge exceeds the UC range", **context
         )
+    if not components and missing:
+        # Nothing could be priced before the run: a total of 0 would pass any cap as a "lower bound".
+        reason = f"needs measured usage: every component is billed on {', '.join(sorted(missing))}"
+        if parameters.smart_duration:
+            reason = (
+                f"smart duration (-1): the model picks the length, so the seconds are not known; {reason}"
+            )
+        return CostEstimate(model=model, status="unavailable", uc=None, reason=reason, **context)
     reasons = _partial_reasons(rules, model, parameters, missing)
     return CostEstimate(
         model=model,
@@ -182,6 +192,11 @@ def _partial_reasons(
         reasons.append(
             "Evolink's own client marks this model partial: its published prices do not describe every "
             "factor (resolution, audio, count or duration)"
+        )
+    if rules.settlement_basis != "request_only":
+        reasons.append(
+            f"settled on actual usage ({rules.settlement_basis}): the final charge is settled on actual "
+            "usage, so this figure is not the charge"
         )
     per_second = any("second" in component.unit.lower() for component in rules.components)
     if parameters.has_input_video and per_second:

@@ -21,6 +21,7 @@ that disagree) raises :class:`ParameterError`: no published price covers that re
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -115,6 +116,9 @@ def prepare_parameters(
                 raise ParameterError(f"pricing parameter {name} is required and the request has no value")
             continue
         out.values[name] = _typed(parameter, value)
+    if any(_is_smart(body.get(key)) for key in ("duration", *_DURATION_PARAMETERS) if key in body):
+        # -1 under any name: the model picks the length, whichever parameter the rules bill it by.
+        out.smart_duration = True
     return out
 
 
@@ -178,6 +182,8 @@ def _number(name: str, value: Any) -> Fraction:
     if isinstance(value, int):
         return Fraction(value)
     if isinstance(value, float):
+        if not math.isfinite(value):
+            raise ParameterError(f"pricing parameter {name} must be a finite number, not {value!r}")
         return Fraction(repr(value))
     if isinstance(value, str) and _NUMERIC.fullmatch(value.strip()):
         return Fraction(value.strip())
@@ -201,7 +207,9 @@ def _same(value: Value, candidate: Any) -> bool:
         return value is candidate
     if isinstance(value, Fraction):
         if isinstance(candidate, (int, float)):
-            return value == Fraction(repr(candidate)) if isinstance(candidate, float) else value == candidate
+            if isinstance(candidate, float):
+                return math.isfinite(candidate) and value == Fraction(repr(candidate))
+            return value == candidate
         return (
             isinstance(candidate, str)
             and bool(_NUMERIC.fullmatch(candidate))

@@ -29,6 +29,7 @@ ROUNDING_MODES = frozenset({"half_up", "ceil", "floor"})
 SETTLEMENT_BASES = frozenset({"request_only", "actual_usage", "request_then_actual"})
 
 _DECIMAL = re.compile(r"^(?:0|[1-9]\d*)(?:\.\d+)?$")
+_SIGNED_DECIMAL = re.compile(r"^-?(?:0|[1-9]\d*)(?:\.\d+)?$")
 _IDENTIFIER = re.compile(r"^[a-z0-9][a-z0-9._:-]*$")
 
 
@@ -133,6 +134,14 @@ class Parameter(BaseModel):
     values: list[str | bool | int | float] | None = Field(default=None, max_length=100)
     minimum: str | None = None
     maximum: str | None = None
+
+    @field_validator("minimum", "maximum")
+    @classmethod
+    def _signed_decimal(cls, value: str | None) -> str | None:
+        # A bound the request is compared with exactly: anything but a decimal makes the rules malformed.
+        if value is not None and not _SIGNED_DECIMAL.fullmatch(value):
+            raise ValueError(f"a parameter bound must be a signed decimal string, not {value!r}")
+        return value
 
     @property
     def allowed(self) -> list[Any] | None:

@@ -81,7 +81,9 @@ def test_json_body_flags_override_and_json_output(
 @pytest.mark.parametrize(
     ("args", "code", "words"),
     [
-        (["--json", '{"model": "wan3.0-text-to-video", "duration": -1}'], 3, "smart duration"),
+        (["--json", '{"model": "wan3.0-text-to-video", "duration": 5}'], 3, "marks this model partial"),
+        # Billed per second, a smart duration prices nothing before the run: no figure, not a 0 lower bound.
+        (["--json", '{"model": "wan3.0-text-to-video", "duration": -1}'], 4, "smart duration"),
         (["--model", "no-such-model"], 4, "publishes no pricing rules"),
         (["--model", "kling-v3-image-to-video", "--quality", "8k"], 4, "not a published value"),
     ],

@@ -195,10 +195,15 @@ def test_smart_duration_is_partial() -> None:
     duration = {"name": "duration", "type": "integer", "values": [-1, 5, 10]}
     doc = document(component("1000"), parameters=[SECONDS, duration])
     estimate = price(doc, duration=-1)
-    assert estimate.status == "partial" and "smart duration" in str(estimate.reason)
+    # Billed only per second, nothing is priced before the run: no figure rather than a 0 lower bound.
+    assert estimate.status == "unavailable" and "smart duration" in str(estimate.reason)
+    assert "needs measured usage" in str(estimate.reason)
     assert price(doc, duration=10).uc == 10_000  # an explicit length is priced normally
     plain = price(document(component("1000")), duration=-1)  # rules that declare only duration_seconds
-    assert plain.status == "partial" and "smart duration" in str(plain.reason)
+    assert plain.status == "unavailable" and "smart duration" in str(plain.reason)
+    fee = component("500", const("1"), id="fee", unit="request")
+    with_fee = price(document(component("1000"), fee), duration=-1)  # something priced: a lower bound
+    assert (with_fee.status, with_fee.uc) == ("partial", 500) and "smart duration" in str(with_fee.reason)
 
 
 @pytest.mark.parametrize(
@@ -280,3 +285,29 @@ def test_malformed_rules_are_refused_when_read(data: Any, words: str) -> None:
 def test_rules_for_another_model_are_refused() -> None:
     with pytest.raises(RulesError, match="not 'other-model'"):
         parse_rules(body(component("1000")), "other-model")
+
+
+@pytest.mark.parametrize("basis", ["actual_usage", "request_then_actual"])
+def test_a_model_settled_on_actual_usage_is_never_an_exact_estimate(basis: str) -> None:
+    estimate = price(document(component("1000"), settlement_basis=basis), duration=5)
+    assert (estimate.status, estimate.uc) == ("partial", 5_000)
+    assert "final charge is settled on actual usage" in str(estimate.reason) and basis in str(estimate.reason)
+    assert price(document(component("1000")), duration=5).status == "estimated"  # request_only
+
+
+def test_nothing_priced_before_the_run_is_unavailable_not_a_zero_lower_bound() -> None:
+    tokens = {"name": "input_tokens", "type": "integer"}
+    doc = document(component("3", var("input_tokens"), id="tokens", unit="token"), parameters=[tokens])
+    estimate = price(doc)
+    assert (estimate.status, estimate.uc) == ("unavailable", None)
+    assert "needs measured usage" in str(estimate.reason) and "input_tokens" in str(estimate.reason)
+
+
+@pytest.mark.parametrize("field", ["duration", "duration_seconds", "output_seconds"])
+def test_smart_duration_under_any_name_is_partial_when_the_rules_do_not_bill_seconds(field: str) -> None:
+    # The rules price per request and read the duration only as a choice: -1 still means the model picks.
+    duration = {"name": "duration", "type": "integer", "values": [-1, 5, 10]}
+    doc = document(component("1000", const("1"), unit="request"), parameters=[duration])
+    estimate = price(doc, **{field: -1})
+    assert estimate.status == "partial" and "smart duration" in str(estimate.reason)
+    assert price(doc, duration=5).status == "estimated"

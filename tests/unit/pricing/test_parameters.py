@@ -167,3 +167,26 @@ def test_a_measured_parameter_with_a_default_uses_it_unless_there_is_an_input_vi
     assert prepare_parameters(rules, {"model": MODEL}).values == {"input_seconds": Fraction(0)}
     with_video = prepare_parameters(rules, {"model": MODEL, "video_urls": ["https://a/v.mp4"]})
     assert with_video.values == {} and with_video.missing == {"input_seconds"}
+
+
+@pytest.mark.parametrize("bound", ["abc", "1e3", "inf", "", " 5", "+5", "1."])
+def test_a_parameter_bound_that_is_not_a_decimal_makes_the_rules_malformed(bound: str) -> None:
+    from airflow_evolink.pricing.rules import RulesError, parse_rules
+    from tests.unit.pricing.rulebook import MODEL, body
+
+    for key in ("minimum", "maximum"):
+        with pytest.raises(RulesError, match="signed decimal"):
+            parse_rules(body(parameters=[{"name": "duration_seconds", "type": "integer", key: bound}]), MODEL)
+    negative = parse_rules(
+        body(parameters=[{"name": "duration_seconds", "type": "integer", "minimum": "-1"}]), MODEL
+    )
+    assert negative.model.parameters[0].minimum == "-1"
+
+
+@pytest.mark.parametrize("value", [float("inf"), float("-inf")])
+def test_a_non_finite_number_is_a_parameter_error(value: float) -> None:
+    from airflow_evolink.pricing.evaluate import estimate_from_rules
+    from tests.unit.pricing.rulebook import MODEL, document
+
+    estimate = estimate_from_rules(document(), {"model": MODEL, "duration": value})
+    assert estimate.status == "unavailable" and "finite number" in str(estimate.reason)
