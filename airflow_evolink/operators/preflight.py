@@ -59,10 +59,12 @@ def parse_limit(name: str, value: Any) -> Decimal | None:
     """A money limit (``max_cost_usd``, ``budget_credits`` ...) as an exact ``Decimal``, or ``None``.
 
     Numbers and numeric strings (a rendered template) are accepted; anything else, zero or less, NaN and
-    infinity raise :class:`EvolinkValidationError` naming the field.
+    infinity raise :class:`EvolinkValidationError` naming the field. So does an empty string: a template
+    that renders to nothing must not silently turn the limit off.
     """
-    if value is None or value == "":
+    if value is None:
         return None
+    _refuse_blank(name, value, "a positive number")
     if isinstance(value, bool):
         raise EvolinkValidationError(name, "must be a positive number", value)
     try:
@@ -146,9 +148,11 @@ def check_plan(estimate: CostEstimate, planned_uc: int | None) -> None:
 
 
 def parse_planned(value: Any) -> int | None:
-    """``planned_cost_uc`` as an integer number of UC (rendered templates arrive as text)."""
-    if value is None or value == "":
+    """``planned_cost_uc`` as an integer number of UC (rendered templates arrive as text; an empty one is
+    an error, not "no plan")."""
+    if value is None:
         return None
+    _refuse_blank("planned_cost_uc", value, "a whole number of UC, 0 or more")
     if isinstance(value, bool):
         raise EvolinkValidationError("planned_cost_uc", "must be a whole number of UC, 0 or more", value)
     try:
@@ -228,12 +232,13 @@ class BeforePayment:
         estimator = self.estimator or op.hook.estimate_cost
         estimate = estimate_safely(estimator, op._request, str(op.model))
         self.estimate = estimate
+        # Pushed even when unavailable: its reason tells the UI and downstream tasks why there is no figure.
+        self.context["ti"].xcom_push(key=xcom_keys.EVOLINK_ESTIMATE, value=estimate.to_xcom())
         if estimate.uc is None:
             if self.cap is None and self.planned_uc is None:
                 op.log.info("No estimate was available (%s); submitting without one", estimate.reason)
             return
         op.log.info("Estimate before paying: %s", estimate.describe())
-        self.context["ti"].xcom_push(key=xcom_keys.EVOLINK_ESTIMATE, value=estimate.to_xcom())
 
     def check_cap(self) -> None:
         assert self.estimate is not None
@@ -266,9 +271,16 @@ class BeforePayment:
 
     def record_submission(self, task_id: str) -> None:
         """After the POST: the estimate names its Evolink task, so a run's summary can match them."""
-        if self.estimate is not None and self.estimate.uc is not None:
+        if self.estimate is not None:
             value = {**self.estimate.to_xcom(), "evolink_task_id": task_id}
             self.context["ti"].xcom_push(key=xcom_keys.EVOLINK_ESTIMATE, value=value)
+
+
+def _refuse_blank(name: str, value: Any, wanted: str) -> None:
+    if isinstance(value, str) and not value.strip():
+        raise EvolinkValidationError(
+            name, f"is empty (a template that rendered to nothing?): give {wanted}, or leave it unset", value
+        )
 
 
 def _uc(value: Decimal) -> str:

@@ -139,3 +139,20 @@ with DAG("money_cap_on_retry", schedule=None, start_date=START, catchup=False, t
         max_credits="{{ '1000' if ti.try_number == 1 else '1' }}",
         **CLIP,
     )
+
+# A plan figure from a template (as a DAG author may wire it by hand): rendering to "" must not drop it.
+with DAG(
+    "money_planned_templated",
+    schedule=None,
+    start_date=START,
+    catchup=False,
+    tags=["evolink-tests"],
+    params={"planned": str(CLIP_UC)},
+):
+    EvolinkSubmitVideoOperator(
+        task_id="generate",
+        retries=2,
+        retry_delay=timedelta(0),
+        planned_cost_uc="{{ params.planned }}",
+        **CLIP,
+    )

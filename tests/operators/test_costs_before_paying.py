@@ -141,7 +141,9 @@ def test_without_readable_prices_capped_requests_are_refused_and_uncapped_sent(
     capped = run_dag("money_cap_usd", cap_usd="100")
     assert capped.state == "failed" and tries(capped) == 1
     assert posts(priced_emulator) == []
-    assert xcom_values(capped, "generate", xcom_keys.EVOLINK_ESTIMATE) == []
+    # The unavailable estimate is still pushed: its reason says why there is no figure.
+    [unavailable] = xcom_values(capped, "generate", xcom_keys.EVOLINK_ESTIMATE)
+    assert unavailable["status"] == "unavailable" and "uc" not in unavailable and unavailable["reason"]
     logged = task_logs()
     assert any("no cap can be established" in line for line in logged) or not AIRFLOW_V_3_1_PLUS
 
@@ -235,3 +237,30 @@ def test_without_a_state_store_a_retry_skips_only_the_balance_check(priced_emula
     assert len(reads) == 6  # the balance is not read again on the re-send
     [estimate] = xcom_values(dag_run, "generate", xcom_keys.EVOLINK_ESTIMATE)
     assert estimate["uc"] == CLIP_UC  # but the request was priced (and its cap checked) again
+
+
+@pytest.mark.parametrize(
+    ("dag_id", "conf", "field"),
+    [
+        ("money_cap_usd", {"cap_usd": ""}, "max_cost_usd"),
+        ("money_cap_usd", {"cap_usd": "  "}, "max_cost_usd"),
+        ("money_cap_tier", {"cap_credits": ""}, "max_credits"),
+        ("money_planned_templated", {"planned": ""}, "planned_cost_uc"),
+    ],
+)
+def test_a_cap_or_plan_that_renders_empty_is_an_error_not_no_limit(
+    priced_emulator, task_logs, dag_id, conf, field
+):
+    dag_run = run_dag(dag_id, **conf)
+    assert dag_run.state == "failed" and tries(dag_run) == 1
+    assert posts(priced_emulator) == []
+    if AIRFLOW_V_3_1_PLUS:  # dag.test() on 3.0 logs the failure without its message
+        assert any(field in line and "is empty" in line for line in task_logs())
+
+
+def test_a_templated_plan_figure_is_checked(priced_emulator):
+    assert run_dag("money_planned_templated", planned=str(CLIP_UC)).state == "success"
+    assert len(posts(priced_emulator)) == 1
+    priced_emulator.state.reset()
+    assert run_dag("money_planned_templated", planned=str(CLIP_UC - 1)).state == "failed"
+    assert posts(priced_emulator) == []

@@ -53,7 +53,12 @@ def test_a_cap_is_exact_in_uc_and_the_tighter_limit_holds():
     assert Cap.of("max_cost_usd", 0.4, "max_credits", None).uc == Decimal(272_000)  # type: ignore[union-attr]
     cap = Cap.of("max_cost_usd", 1, "max_credits", 27)
     assert cap is not None and cap.uc == Decimal(270_000) and cap.label.startswith("max_credits=27")
-    assert Cap.of("max_cost_usd", None, "max_credits", "") is None
+    assert Cap.of("max_cost_usd", None, "max_credits", None) is None
+    # An empty value (a template that rendered to nothing) is an error naming the field, never "no cap".
+    with pytest.raises(EvolinkValidationError, match=r"max_credits.*is empty"):
+        Cap.of("max_cost_usd", None, "max_credits", "")
+    with pytest.raises(EvolinkValidationError, match=r"planned_cost_uc.*is empty"):
+        parse_planned(" ")
 
 
 @pytest.mark.parametrize(("cap_uc", "sent"), [("270000.5", True), ("270000", True), ("269999.5", False)])
