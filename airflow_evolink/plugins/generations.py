@@ -15,6 +15,7 @@ from urllib.parse import unquote, urlsplit
 
 from airflow_evolink.core.money import format_known_credits
 from airflow_evolink.core.status import TaskStatus
+from airflow_evolink.core.task import charged_credits_of
 from airflow_evolink.utils import xcom_keys
 
 #: The request body the submit operator sent; runs from before it was pushed fall back to rendered fields.
@@ -357,7 +358,7 @@ def _merge(
         generation.task.get("credits_reserved"),
     )
     generation.credits_used = _pick(
-        generation.credits_used, record.get(xcom_keys.CREDITS_USED), generation.task.get("credits_used")
+        generation.credits_used, record.get(xcom_keys.CREDITS_USED), charged_credits_of(generation.task)
     )
     estimate = record.get(xcom_keys.EVOLINK_ESTIMATE)
     if isinstance(estimate, dict) and not generation.estimate:

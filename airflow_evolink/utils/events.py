@@ -32,8 +32,9 @@ def push_results(context: Any, urls: list[str]) -> None:
 
 
 def push_credits_used(context: Any, task_data: Mapping[str, Any]) -> None:
-    """Push what the task cost once it says (``usage.credits_used`` or ``usage.cost``); 0 when it failed
-    or was cancelled without a figure, since the reservation is refunded."""
+    """Push what the task was charged once it says (:func:`credits_used_of`: ``billing.charged_credits``,
+    else ``usage.cost.credits``, else ``usage.credits_used``). 0 only when a refund is proven; a failed or
+    cancelled task without a figure pushes nothing (a reservation is not a charge, nor a proven refund)."""
     used = credits_used_of(task_data)
     if used is not None:
         context["ti"].xcom_push(key=xcom_keys.CREDITS_USED, value=used)

@@ -1,0 +1,36 @@
+"""The gallery's charged figure follows the charge rules the cost summary uses (core/task.py)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from airflow_evolink.core.task import charged_credits_of
+from airflow_evolink.plugins.generations import TaskInstanceInfo, TaskInstanceXComs, build_generations
+
+T0 = datetime(2026, 3, 1, 12, 0, tzinfo=timezone.utc)
+
+
+def generation_of(task: dict) -> object:
+    ti = TaskInstanceInfo("wait", -1, "success", T0, T0)
+    [generation] = build_generations([TaskInstanceXComs("d", "r1", ti, {"evolink_task": (task, T0)})])
+    return generation
+
+
+def test_billing_charged_credits_come_first():
+    task = {
+        "id": "task-1",
+        "status": "completed",
+        "credits_used": 99,
+        "billing": {"charge_status": "charged", "charged_credits": 27},
+    }
+    assert generation_of(task).credits_used == 27 == charged_credits_of(task)
+
+
+def test_an_unproven_zero_is_not_a_charge():
+    task = {"id": "task-1", "status": "failed", "credits_used": 0}
+    assert generation_of(task).credits_used is None
+    refunded = {
+        **task,
+        "billing": {"charge_status": "refunded", "refund_status": "completed", "refunded_credits": 27},
+    }
+    assert generation_of(refunded).credits_used == charged_credits_of(refunded)
