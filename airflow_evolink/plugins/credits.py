@@ -60,6 +60,7 @@ class CreditsLine:
     charged_count: int = 0
     estimated: Decimal = Decimal(0)
     estimated_count: int = 0
+    partial_count: int = 0  # estimates that are lower bounds: the estimated sum is "at least"
     reserved: Decimal = Decimal(0)  # as reported, unit unsettled
     reserved_count: int = 0
     unknown: int = 0  # generations with no figure at all
@@ -74,6 +75,7 @@ class CreditsLine:
         if estimated is not None:
             self.estimated += estimated
             self.estimated_count += 1
+            self.partial_count += generation.estimate.get("status") == "partial"
         elif generation.credits_reserved is not None:
             self.reserved += _decimal(generation.credits_reserved)
             self.reserved_count += 1
@@ -86,6 +88,7 @@ class CreditsLine:
         self.charged_count += other.charged_count
         self.estimated += other.estimated
         self.estimated_count += other.estimated_count
+        self.partial_count += other.partial_count
         self.reserved += other.reserved
         self.reserved_count += other.reserved_count
         self.unknown += other.unknown
@@ -96,7 +99,7 @@ class CreditsLine:
 
     @property
     def estimated_text(self) -> str:
-        return format_known_credits(self.estimated)
+        return ("at least " if self.partial_count else "") + format_known_credits(self.estimated)
 
     @property
     def reserved_text(self) -> str:

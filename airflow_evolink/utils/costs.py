@@ -43,7 +43,7 @@ def cost_line(task: Mapping[str, Any], estimate: Mapping[str, Any] | None = None
         return f"Cost of Evolink task {task_id}: {format_known_credits(used)} charged"
     status = TaskStatus.parse(str(task.get("status") or ""))
     uc = estimate.get("uc") if isinstance(estimate, Mapping) else None
-    expected = f"estimate {format_uc(uc)}; " if isinstance(uc, int) else ""
+    expected = f"{_estimate_label(estimate)} {format_uc(uc)}; " if isinstance(uc, int) else ""
     if status.is_terminal:
         return f"Cost of Evolink task {task_id}: no charge reported yet ({expected}{reserved})"
     return f"Cost of Evolink task {task_id}: {expected}{reserved}; Evolink reports the charge when it ends"
@@ -60,7 +60,8 @@ def summarize_costs(
     submitted). A generation seen by several tasks (a submit task and its sensor) counts once, charged to
     the first task listed, with the most final state any of them saw. Each generation is marked:
     ``charged`` (the charge Evolink states, 0 after a proven refund), ``estimated`` (nothing charged yet:
-    its estimate counts) or ``unknown`` (neither: it adds nothing, and ``credits_reserved`` is not guessed
+    its estimate counts; ``lower_bound`` lists those whose estimate is partial, and then
+    ``total_is_lower_bound`` says the total is "at least") or ``unknown`` (neither: it adds nothing, and ``credits_reserved`` is not guessed
     into credits).
     """
     first_seen: dict[str, str] = {}
@@ -79,9 +80,21 @@ def summarize_costs(
         for item in estimates
         if isinstance(item, Mapping) and item.get("evolink_task_id") and isinstance(item.get("uc"), int)
     }
+    # A partial estimate is a lower bound: the figure it adds to a total makes the total one too.
+    lower_bounds = {
+        str(item["evolink_task_id"])
+        for item in estimates
+        if isinstance(item, Mapping) and item.get("evolink_task_id") and item.get("status") == "partial"
+    }
     per_model: dict[str, float] = {}
     per_task: dict[str, float] = {}
-    marks: dict[str, list[str]] = {"charged": [], "refunded": [], "estimated": [], "unknown": []}
+    marks: dict[str, list[str]] = {
+        "charged": [],
+        "refunded": [],
+        "estimated": [],
+        "lower_bound": [],
+        "unknown": [],
+    }
     total = Decimal(0)
     for evolink_id, task in latest.items():
         used = credits_used_of(task)
@@ -91,6 +104,8 @@ def summarize_costs(
         elif evolink_id in estimated_uc:
             credits = uc_to_credits(estimated_uc[evolink_id])
             marks["estimated"].append(evolink_id)
+            if evolink_id in lower_bounds:
+                marks["lower_bound"].append(evolink_id)
         else:
             marks["unknown"].append(evolink_id)
             continue
@@ -103,6 +118,7 @@ def summarize_costs(
         "generations": len(latest),
         "total_credits": float(total),
         "total_usd": float(round(total / CREDITS_PER_USD, 2)),
+        "total_is_lower_bound": bool(marks["lower_bound"]),
         "per_model": per_model,
         "per_task": per_task,
         **{mark: sorted(ids) for mark, ids in marks.items()},
@@ -128,10 +144,22 @@ def describe_summary(costs: Mapping[str, Any]) -> str:
     marked = ", ".join(
         f"{len(costs.get(mark) or [])} {mark}" for mark in ("charged", "refunded", "estimated", "unknown")
     )
+    bounds = len(costs.get("lower_bound") or [])
+    if bounds:
+        marked += f", {bounds} of the estimates partial (lower bounds)"
+    at_least = "at least " if costs.get("total_is_lower_bound") else ""
     return (
-        f"{costs['generations']} generations, {format_known_credits(costs['total_credits'])} ({marked}); "
+        f"{costs['generations']} generations, {at_least}{format_known_credits(costs['total_credits'])} "
+        f"({marked}); "
         f"per model: {costs['per_model']}"
     )
+
+
+def _estimate_label(estimate: Mapping[str, Any] | None) -> str:
+    """``estimate``, or ``estimate (partial) at least`` for a lower bound."""
+    if isinstance(estimate, Mapping) and estimate.get("status") == "partial":
+        return "estimate (partial) at least"
+    return "estimate"
 
 
 def _as_list(value: Any) -> list[Any]:

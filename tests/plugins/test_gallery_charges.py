@@ -34,3 +34,19 @@ def test_an_unproven_zero_is_not_a_charge():
         "billing": {"charge_status": "refunded", "refund_status": "completed", "refunded_credits": 27},
     }
     assert generation_of(refunded).credits_used == charged_credits_of(refunded)
+
+
+def test_a_sum_with_a_partial_estimate_is_a_lower_bound():
+    from airflow_evolink.plugins.credits import CreditsLine
+
+    line = CreditsLine("d")
+    for status in ("estimated", "partial"):
+        task = {"id": f"task-{status}", "status": "running"}
+        generation = generation_of(task)
+        generation.estimate = {"status": status, "uc": 270_000, "credits": "27"}  # type: ignore[attr-defined]
+        line.add(generation)  # type: ignore[arg-type]
+    assert line.estimated_count == 2 and line.partial_count == 1
+    assert line.estimated_text.startswith("at least 54 credits")
+    exact = CreditsLine("e")
+    exact.merge(CreditsLine("f"))
+    assert not exact.estimated_text.startswith("at least")

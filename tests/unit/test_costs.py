@@ -104,3 +104,19 @@ def test_summary_keeps_a_terminal_copy_over_a_later_running_one():
         }
     )
     assert costs["total_credits"] == 10 and costs["per_task"] == {"wait": 10}
+
+
+def test_a_partial_estimate_is_shown_and_summed_as_a_lower_bound():
+    partial = {"evolink_task_id": "g1", "uc": 270_000, "status": "partial"}
+    line = cost_line(task("g1", "queued"), partial)
+    assert "estimate (partial) at least 27 credits" in line
+    costs = summarize_costs(
+        {"submit": [task("g1", "completed", model="wan"), task("g2", "completed", model="kling")]},
+        [partial, {"evolink_task_id": "g2", "uc": 270_000, "status": "estimated"}],
+    )
+    assert costs["estimated"] == ["g1", "g2"] and costs["lower_bound"] == ["g1"]
+    assert costs["total_is_lower_bound"] is True
+    text = describe_summary(costs)
+    assert "at least 54 credits" in text and "1 of the estimates partial (lower bounds)" in text
+    exact = summarize_costs({"submit": [task("g2", "completed")]}, [{"evolink_task_id": "g2", "uc": 1}])
+    assert exact["total_is_lower_bound"] is False and "at least" not in describe_summary(exact)
