@@ -77,6 +77,9 @@ class EvolinkTask(BaseModel):
     billing_rule: str | None = None
     charge_status: str | None = None
     cost_credits: float | None = None
+    #: ``usage.cost`` as a bare number: its unit is not documented (only ``cost{credits, usd}`` is), so it
+    #: is kept as reported and never read as credits charged.
+    cost_reported: float | None = None
     billing: TaskBilling | None = None
     idempotency_replayed: bool = False
     request_id: str | None = None
@@ -255,6 +258,7 @@ def parse_task(data: Any) -> EvolinkTask:
         billing_rule=_str_or_none(usage.get("billing_rule")),
         charge_status=billing.charge_status if billing is not None else None,
         cost_credits=_float_or_none(cost.get("credits")) if isinstance(cost, dict) else None,
+        cost_reported=None if isinstance(cost, dict) else _float_or_none(cost),
         billing=billing,
         idempotency_replayed=replayed is True,
         request_id=_str_or_none(get("request_id")),
@@ -360,13 +364,14 @@ def charged_credits_of(task: Any) -> float | None:
 
 
 def _credits_used(usage: dict[str, Any], cost: Any) -> float | None:
-    """``usage.credits_used``, else ``usage.cost`` as a number or as an object with ``credits``."""
+    """``usage.credits_used``, else ``usage.cost.credits``. A bare numeric ``usage.cost`` has no documented
+    unit: it is ``cost_reported``, never credits."""
     used = _float_or_none(usage.get("credits_used"))
     if used is not None:
         return used
     if isinstance(cost, dict):
         return _float_or_none(cost.get("credits"))
-    return _float_or_none(cost)
+    return None
 
 
 def _task_error(error: Any) -> TaskError | None:

@@ -320,7 +320,10 @@ def test_odd_task_info_and_usage():
 
 def test_credits_used_and_cost():
     assert parse_task(body(usage={"credits_used": "12.5"})).credits_used == 12.5
-    assert parse_task(body(usage={"cost": 3})).credits_used == 3.0
+    assert parse_task(body(usage={"cost": {"credits": 27, "usd": 0.4}})).credits_used == 27.0
+    # A bare number has no documented unit: kept as reported, never read as credits charged.
+    bare = parse_task(body(usage={"cost": 3}))
+    assert (bare.credits_used, bare.charged_credits, bare.cost_reported) == (None, None, 3.0)
 
 
 def test_envelope_with_data_is_unwrapped():
