@@ -31,6 +31,7 @@ from airflow_evolink.operators.preflight import (
     Cap,
     CostRefused,
     estimate_safely,
+    is_lower_bound,
     request_fields_of,
 )
 from airflow_evolink.pricing.estimate import CostEstimate
@@ -111,7 +112,7 @@ def plan_budget(
         raise CostRefused(
             "Not planning: no price could be read for " + "; ".join(unpriced) + ", so the budget cannot hold."
         )
-    partial = [f"#{i} {e.describe()}" for i, e in enumerate(estimates) if e.status == "partial"]
+    partial = [f"#{i} {e.describe()}" for i, e in enumerate(estimates) if is_lower_bound(e)]
     if partial and not allow_partial:
         raise CostRefused(
             "Not planning: partial estimates are lower bounds, not prices, so the budget cannot be shown to "

@@ -121,14 +121,29 @@ def check_cap(estimate: CostEstimate, cap: Cap | None, *, allow_partial: bool) -
             f"Not submitting: a cap is set ({cap.label}) but no price could be read, so no cap can be "
             f"established ({estimate.describe()}). Fix the pricing route or remove the cap."
         )
-    if estimate.status == "partial" and not allow_partial:
+    if is_lower_bound(estimate) and not allow_partial:
+        settled = (
+            f" The final charge is settled on actual usage (settlement_basis {estimate.settlement_basis})."
+            if not settled_on_request(estimate)
+            else ""
+        )
         raise CostRefused(
             f"Not submitting: the estimate is partial ({estimate.describe()}): the figure is a lower bound, "
-            f"so it cannot prove the request stays within {cap.label}. Pass allow_partial_estimate=True "
-            "to accept the lower bound."
+            f"so it cannot prove the request stays within {cap.label}.{settled} Pass "
+            "allow_partial_estimate=True to accept the lower bound."
         )
     if Decimal(estimate.uc) > cap.uc:
         raise CostRefused(f"Not submitting: the estimate {estimate.describe()} is above the cap {cap.label}.")
+
+
+def settled_on_request(estimate: CostEstimate) -> bool:
+    """Whether the charge is the price of the request (``request_only``), not settled on actual usage."""
+    return estimate.settlement_basis in (None, "request_only")
+
+
+def is_lower_bound(estimate: CostEstimate) -> bool:
+    """A partial estimate, or one for a model settled on actual usage: the charge may be higher."""
+    return estimate.status == "partial" or not settled_on_request(estimate)
 
 
 def check_plan(estimate: CostEstimate, planned_uc: int | None) -> None:

@@ -200,3 +200,17 @@ def test_without_a_state_store_a_later_try_is_checked_but_its_balance_is_not_rea
     assert Submit._maybe_resending(first, None, None) is False
     assert BeforePayment.RESEND_CHECKS == ("price", "check_cap", "check_plan")
     assert "check_balance" in BeforePayment.CHECKS
+
+
+@pytest.mark.parametrize("basis", ["actual_usage", "request_then_actual"])
+def test_an_estimate_settled_on_actual_usage_is_a_lower_bound_under_a_cap_and_a_plan(basis):
+    from dataclasses import replace
+
+    settled = replace(CLIP, settlement_basis=basis)  # "estimated", as a stale or foreign estimate may say
+    cap = Cap.of("max_cost_usd", 100, "max_credits", None)
+    with pytest.raises(CostRefused, match="settled on actual usage"):
+        check_cap(settled, cap, allow_partial=False)
+    check_cap(settled, cap, allow_partial=True)
+    check_cap(CLIP, cap, allow_partial=False)  # request_only: the exact price
+    with pytest.raises(CostRefused, match="lower bounds"):
+        plan_budget([{"prompt": "a"}], [settled], cap, policy="fail")  # type: ignore[arg-type]
