@@ -414,7 +414,7 @@ def _download_records(downloads: Any) -> tuple[list[dict[str, Any]], bool]:
     and whether the list was cut short."""
     if not isinstance(downloads, list):
         return [], False
-    records = []
+    records: list[dict[str, Any]] = []
     for d in downloads:
         if isinstance(d, dict) and isinstance(d.get("path"), str) and d["path"]:
             if len(records) == MAX_ITEMS_PER_TASK_INSTANCE:

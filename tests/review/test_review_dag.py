@@ -54,8 +54,11 @@ def _sha(path: Path) -> str:
 
 
 def test_review_publishes_only_the_approved_video(clean_emulator: Any, tmp_path: Path) -> None:
+    """Also while the ``evolink_review_of`` XCom is rewritten before the answer (XCom is editable through
+    Airflow's API): it names a file outside staging, a non-video and the rejected video; none is copied."""
     from airflow.api_fastapi.auth.managers.simple.user import SimpleAuthManagerUser
     from airflow.models.asset import AssetEvent, AssetModel
+    from airflow.models.xcom import XComModel
     from airflow.utils.session import create_session
     from sqlalchemy import select
 
@@ -63,6 +66,9 @@ def test_review_publishes_only_the_approved_video(clean_emulator: Any, tmp_path:
     from tests.airflow_helpers import dag_bag
 
     staging, published = tmp_path / "staging", tmp_path / "published"
+    outside = tmp_path / "elsewhere" / "secret.mp4"
+    outside.parent.mkdir()
+    outside.write_bytes(b"not staged")
     dag = dag_bag(DAGS_DIR).get_dag(DAG_ID)
     seen: dict[str, Any] = {}
     reviewer = SimpleAuthManagerUser(username="reviewer", role="admin")
@@ -71,6 +77,26 @@ def test_review_publishes_only_the_approved_video(clean_emulator: Any, tmp_path:
         """The reviewer, answering from outside the run (dag.test() needs the main thread)."""
         try:
             seen["questions"] = first, _ = _wait_for_questions(2)
+            with create_session() as session:
+                XComModel.set(
+                    "evolink_review_of",
+                    {
+                        "task_id": "generate",
+                        "map_index": 1,
+                        "evolink_task_id": "forged",
+                        "paths": [
+                            outside.as_uri(),
+                            f"{staging.as_uri()}/{first.run_id}/../../elsewhere/secret.mp4",
+                            f"{staging.as_uri()}/{first.run_id}/notes.txt",
+                            *_stored_paths(session, first.run_id, 1),  # the other video
+                        ],
+                    },
+                    dag_id=DAG_ID,
+                    task_id="review",
+                    run_id=first.run_id,
+                    map_index=0,
+                    session=session,
+                )
             with create_session() as session:
                 seen["approve"] = answer_review(
                     session,
@@ -124,6 +150,9 @@ def test_review_publishes_only_the_approved_video(clean_emulator: Any, tmp_path:
     assert [f.name for f in published_files] == [approved_staged[0].name]
     assert _sha(published_files[0]) == _sha(approved_staged[0])
     assert rejected_staged[0].is_file() and not (published / rejected_staged[0].name).exists()
+    # The review kept what was asked about, not the rewritten XCom: nothing outside staging was read.
+    assert reviews[0]["evolink_task_id"] != "forged" and str(outside) not in str(reviews[0]["paths"])
+    assert not (published / outside.name).exists()
 
     states = _task_states(dag_run, "publish")
     assert states == {0: "success", 1: "skipped"}
@@ -147,6 +176,23 @@ def test_review_publishes_only_the_approved_video(clean_emulator: Any, tmp_path:
     assert len(extras) == 1, extras
     assert [Path(urlsplit(p).path).name for p in extras[0]["paths"]] == [approved_staged[0].name]
     assert extras[0]["reviewer"] == "reviewer"
+
+
+def _stored_paths(session: Any, run_id: str, map_index: int) -> list[str]:
+    """The staged copies ``generate`` recorded for one map index."""
+    from airflow.models.xcom import XComModel
+    from sqlalchemy import select
+
+    row = session.execute(
+        select(XComModel.value).where(
+            XComModel.dag_id == DAG_ID,
+            XComModel.run_id == run_id,
+            XComModel.task_id == "generate",
+            XComModel.map_index == map_index,
+            XComModel.key == "downloads",
+        )
+    ).one()
+    return [d["path"] for d in XComModel.deserialize_value(row)]
 
 
 def _task_states(dag_run: Any, task_id: str) -> dict[int, str]:
