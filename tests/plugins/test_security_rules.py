@@ -130,6 +130,12 @@ def test_an_object_store_path_is_trusted_under_its_own_bucket_only():
     with_conn = "s3://aws_default@media/videos/dag_a"
     assert trust.trusted_store_path(f"{with_conn}/t.mp4", [with_conn]) == with_conn
     assert trust.trusted_store_path("s3://other@media/videos/dag_a/t.mp4", [with_conn]) is None
+    # Connection ids are case-sensitive: OTHER is another connection than other; the scheme and the
+    # bucket are not.
+    assert trust.trusted_store_path("s3://OTHER@media/d/x.mp4", ["s3://other@media/d"]) is None
+    assert (
+        trust.trusted_store_path("S3://other@MEDIA/d/x.mp4", ["s3://other@media/d"]) == "s3://other@media/d"
+    )
 
 
 @pytest.mark.parametrize(
