@@ -116,6 +116,22 @@ def test_the_csrf_token_is_bound_to_the_user_and_expires() -> None:
     issued, _, mac = token.partition(".")
     assert not check_csrf(ana, f"{int(issued) + 1}.{mac}", now)
     assert not check_csrf(ana, None, now) and not check_csrf(ana, "", now) and not check_csrf(ana, "x.y", now)
+    # Digits int() cannot read (superscripts) or that exceed its limit are refused, not a 500.
+    for issued_text in ("\u00b2", "\u0661\u0662", "9" * 5000, "1" * 13):
+        assert not check_csrf(ana, f"{issued_text}.{mac}", now)
+
+
+@needs_hitl
+def test_a_review_record_gives_a_map_index_only_when_it_is_one() -> None:
+    from airflow_evolink.plugins.review import MAX_MAP_INDEX, _map_index, _reviewed
+
+    assert [_map_index(v) for v in (0, -1, MAX_MAP_INDEX)] == [0, -1, MAX_MAP_INDEX]
+    assert [_map_index(v) for v in ("x", None, "1", True, 1.0, -2, MAX_MAP_INDEX + 1, [1])] == [None] * 8
+    reviewed = {"task_id": "generate", "map_index": 0, "evolink_task_id": "t", "paths": []}
+    assert _reviewed({"reviewed": reviewed}) == reviewed
+    assert (
+        _reviewed(None) is None and _reviewed({"event": {}}) is None and _reviewed({"reviewed": "x"}) is None
+    )
 
 
 @pytest.mark.skipif(AIRFLOW_V_3_1_PLUS, reason="Airflow 3.0 only")
