@@ -25,7 +25,7 @@ from typing import Any
 from airflow.sdk import DAG, Asset, task
 
 from airflow_evolink.operators.evolink import EvolinkSubmitVideoOperator
-from airflow_evolink.operators.review import EvolinkReviewVideoOperator
+from airflow_evolink.operators.review import EvolinkReviewVideoOperator, staged_videos
 from airflow_evolink.version_compat import ObjectStoragePath
 
 PUBLISHED_VIDEOS = Asset("evolink_published_videos")
@@ -69,16 +69,24 @@ with DAG(
     ).expand(evolink_task_id=generate.output)
 
     @task(outlets=[PUBLISHED_VIDEOS])
-    def publish(answer: dict[str, Any], params: Any = None, outlet_events: Any = None) -> list[str]:
-        """Copy one approved video to the published folder (skipped by a Reject); returns the copies."""
+    def publish(
+        answer: dict[str, Any], params: Any = None, outlet_events: Any = None, run_id: Any = None
+    ) -> list[str]:
+        """Copy one approved video to the published folder (skipped by a Reject); returns the copies.
+
+        Only video files under this run's staging folder are copied, whatever the answer names.
+        """
         if not answer.get("approved"):  # Airflow skips this on Reject; a guard if a run is cleared by hand
             from airflow.sdk.exceptions import AirflowSkipException
 
             raise AirflowSkipException("not approved")
         folder = ObjectStoragePath(params["published"])
         folder.mkdir(parents=True, exist_ok=True)
+        accepted, refused = staged_videos(answer.get("paths"), f"{params['staging']}/{run_id}")
+        for path in refused:
+            print(f"Not published (not a video under this run's staging folder): {path!r}")
         copies = []
-        for staged in answer["paths"]:
+        for staged in accepted:
             source = ObjectStoragePath(staged)
             target = folder / source.name
             with source.open("rb") as reader, target.open("wb") as writer:

@@ -13,15 +13,23 @@ building one raises an error naming the Airflow version it needs.
 from __future__ import annotations
 
 import inspect
+import re
 from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
-from urllib.parse import quote, urlencode
+from urllib.parse import quote, unquote, urlencode, urlsplit
 
 from airflow_evolink.core.account import format_credits
 from airflow_evolink.links.evolink import GALLERY_PREFIX, api_base, gallery_path
 from airflow_evolink.utils import xcom_keys
-from airflow_evolink.utils.review_terms import APPROVE, NOTE_PARAM, REJECT, REVIEW_KEY, REVIEW_OF_KEY
+from airflow_evolink.utils.review_terms import (
+    APPROVE,
+    NOTE_PARAM,
+    REJECT,
+    REVIEW_KEY,
+    REVIEW_OF_KEY,
+    REVIEWED_KWARG,
+)
 from airflow_evolink.version_compat import AIRFLOW_V_3_1_PLUS
 
 __all__ = [
@@ -30,8 +38,10 @@ __all__ = [
     "NOTE_PARAM",
     "REJECT",
     "REVIEW_OF_KEY",
+    "VIDEO_SUFFIXES",
     "EvolinkReviewVideoOperator",
     "review_decision",
+    "staged_videos",
 ]
 
 #: How long a video waits for a person before ``defaults`` (Reject) is taken; Airflow's scheduler times
@@ -40,6 +50,10 @@ DEFAULT_RESPONSE_TIMEOUT = timedelta(days=3)
 REQUIRED_AIRFLOW = "3.1"
 #: The default subject; at run time it becomes "Review the Evolink video: <prompt>".
 DEFAULT_SUBJECT = "Review the Evolink video"
+#: The names a published video may have (the gallery plays the same ones).
+VIDEO_SUFFIXES = frozenset({".mp4", ".m4v", ".mov", ".webm", ".mkv"})
+#: At most this many stored copies are recorded as reviewed (a generation has a handful).
+MAX_REVIEWED_PATHS = 100
 
 
 def missing_hitl_message() -> str:
@@ -62,6 +76,63 @@ def review_page_path(dag_id: str, run_id: str, task_id: str | None = None, map_i
     return f"{path}/dags/{dag}/runs/{run}/tasks/{task}?map_index={int(map_index)}"
 
 
+def staged_videos(paths: Any, staging: str) -> tuple[list[str], list[str]]:
+    """The paths that name a video file strictly under the ``staging`` folder (same scheme, same
+    connection and bucket, no ``.``/``..`` segment, no query), and the ones refused.
+
+    A publishing task copies only the first list: a review answer names what was reviewed, but the
+    copy must never read from outside the run's staging folder or anything that is not a video.
+    """
+    folder = _location(staging)
+    accepted: list[str] = []
+    refused: list[str] = []
+    for path in paths if isinstance(paths, list) else []:
+        location = _location(path)
+        ok = (
+            folder is not None
+            and location is not None
+            and location[:2] == folder[:2]
+            and len(location[2]) > len(folder[2])
+            and location[2][: len(folder[2])] == folder[2]
+            and _is_video(location[2][-1])
+        )
+        (accepted if ok else refused).append(str(path))
+    return accepted, refused
+
+
+def _location(text: Any) -> tuple[str, str, tuple[str, ...]] | None:
+    """Scheme (lowercase), netloc (as written: connection ids are case-sensitive) and path segments."""
+    if not isinstance(text, str) or not text or len(text) > 4096 or "?" in text or "#" in text:
+        return None
+    if any(ord(c) < 32 or c in "\\\x7f" for c in text):
+        return None
+    parts = urlsplit(text)
+    scheme = parts.scheme.lower()
+    if scheme in ("", "local"):
+        scheme = "file"
+    if (
+        scheme in ("http", "https")
+        or len(scheme) == 1
+        or (scheme == "file" and parts.netloc not in ("", "localhost"))
+    ):
+        return None
+    if not parts.path.startswith("/"):
+        return None
+    segments = []
+    for raw in parts.path.split("/")[1:]:
+        decoded = unquote(raw)
+        if decoded in (".", "..") or "/" in decoded or "\\" in decoded:
+            return None
+        if raw:
+            segments.append(decoded)
+    return scheme, "" if scheme == "file" else parts.netloc, tuple(segments)
+
+
+def _is_video(name: str) -> bool:
+    dot = name.rfind(".")
+    return dot > 0 and name[dot:].lower() in VIDEO_SUFFIXES
+
+
 def review_decision(answer: Any) -> dict[str, Any]:
     """``approved`` and ``note`` from a review task's return value (Airflow's HITL answer)."""
     if not isinstance(answer, dict):
@@ -76,6 +147,14 @@ if AIRFLOW_V_3_1_PLUS:
     from airflow.providers.standard.operators.hitl import ApprovalOperator, HITLOperator
     from airflow.sdk import Param
     from airflow.sdk.definitions.param import ParamsDict
+    from airflow.sdk.exceptions import TaskDeferred
+
+    try:  # Airflow 3.3+ parks a waiting question instead of deferring it
+        from airflow.sdk.exceptions import TaskAwaitingInput
+
+        _PARKED: tuple[type[BaseException], ...] = (TaskDeferred, TaskAwaitingInput)
+    except ImportError:
+        _PARKED = (TaskDeferred,)
 
     #: Older standard providers took the wait from ``execution_timeout``; newer ones from ``response_timeout``.
     _HAS_RESPONSE_TIMEOUT = "response_timeout" in inspect.signature(HITLOperator.__init__).parameters
@@ -161,12 +240,20 @@ if AIRFLOW_V_3_1_PLUS:
             task = _pull(ti, self.video_task_id, xcom_keys.EVOLINK_TASK, map_index)
             downloads = _pull(ti, self.video_task_id, xcom_keys.DOWNLOADS, map_index)
             recorded = task.get("id") if isinstance(task, dict) else None
+            evolink_task_id = self.evolink_task_id or recorded
+            paths = [
+                d["path"]
+                for d in (downloads if isinstance(downloads, list) else [])
+                if isinstance(d, dict) and isinstance(d.get("path"), str) and d["path"]
+            ][:MAX_REVIEWED_PATHS]
             of = {
                 "task_id": self.video_task_id,
                 "map_index": map_index,
-                "evolink_task_id": self.evolink_task_id or recorded,
-                "paths": [d["path"] for d in downloads or [] if isinstance(d, dict) and d.get("path")],
+                "evolink_task_id": evolink_task_id if isinstance(evolink_task_id, str) else None,
+                "paths": paths,
             }
+            # The XCom marks the question as an Evolink review for the gallery; XCom is editable through
+            # the public API while the question waits, so what counts is the copy the task resumes with.
             ti.xcom_push(key=REVIEW_OF_KEY, value=of)
             if self.subject == DEFAULT_SUBJECT and isinstance(request, dict) and request.get("prompt"):
                 prompt = _one_line(request["prompt"])
@@ -175,7 +262,11 @@ if AIRFLOW_V_3_1_PLUS:
             self.body = self.review_body(
                 ti.dag_id, ti.run_id, ti.task_id, ti.map_index, map_index, request, task, intro=self.body
             )
-            return super().execute(context)
+            try:
+                return super().execute(context)
+            except _PARKED as parked:
+                parked.kwargs = {**(parked.kwargs or {}), REVIEWED_KWARG: of}  # type: ignore[attr-defined]
+                raise
 
         def review_body(
             self,
@@ -193,10 +284,10 @@ if AIRFLOW_V_3_1_PLUS:
             task = task if isinstance(task, dict) else {}
             lines = [intro.strip(), ""] if intro else []
             if request.get("prompt"):
-                lines += [f"> {_one_line(request['prompt'])}", ""]
+                lines += [f"> {markdown_text(request['prompt'])}", ""]
             facts = [
-                f"Model: `{_one_line(task.get('model') or request.get('model') or 'unknown')}`",
-                f"Evolink task: `{_one_line(task.get('id') or 'unknown')}`",
+                f"Model: {_code(task.get('model') or request.get('model') or 'unknown')}",
+                f"Evolink task: {_code(task.get('id') or 'unknown')}",
             ]
             used = task.get("credits_used", task.get("credits_reserved"))
             if isinstance(used, (int, float)) and not isinstance(used, bool):
@@ -211,14 +302,20 @@ if AIRFLOW_V_3_1_PLUS:
             ]
             return "\n".join(lines)
 
-        def execute_complete(self, context: Any, event: dict[str, Any]) -> Any:
-            # Recorded before Airflow's ApprovalOperator raises to skip what follows a Reject.
-            ti = context["ti"]
+        def execute_complete(
+            self, context: Any, event: dict[str, Any], reviewed: dict[str, Any] | None = None
+        ) -> Any:
+            # Recorded before Airflow's ApprovalOperator raises to skip what follows a Reject. What was
+            # reviewed comes from the resume kwargs (written by the worker when it asked), never from the
+            # ``evolink_review_of`` XCom, which anyone with XCom edit rights can change meanwhile.
             answer = {
                 "chosen_options": event.get("chosen_options"),
                 "params_input": event.get("params_input"),
             }
-            of = ti.xcom_pull(task_ids=ti.task_id, key=REVIEW_OF_KEY, map_indexes=ti.map_index) or {}
+            ti = context["ti"]
+            of = reviewed if isinstance(reviewed, dict) else {}
+            if not of:
+                self.log.warning("No record of the reviewed video came with the answer: nothing to publish")
             review: dict[str, Any] = {}
             if "error" not in event:
                 decision = review_decision(answer)
@@ -262,5 +359,20 @@ def _pull(ti: Any, task_id: str, key: str, map_index: int) -> Any:
 
 
 def _one_line(value: Any) -> str:
-    """Text that stays on its line in Markdown: no newlines, no backticks breaking code spans."""
+    """Text on one line: no newlines (Markdown blocks) and no backticks (code spans)."""
     return " ".join(str(value).split()).replace("`", "'")
+
+
+#: Every ASCII punctuation character, all of which CommonMark lets a backslash make literal.
+_MARKDOWN_PUNCTUATION = re.compile(r"([!-/:-@\[-`{-~])")
+
+
+def markdown_text(value: Any) -> str:
+    """A value from XCom as literal Markdown text on one line: no link, image, HTML, emphasis or
+    autolink can come out of it (every ASCII punctuation character is backslash-escaped)."""
+    return _MARKDOWN_PUNCTUATION.sub(r"\\\1", " ".join(str(value).split()))
+
+
+def _code(value: Any) -> str:
+    """A value from XCom in a code span (rendered literally); backticks cannot close it early."""
+    return f"`{_one_line(value) or ' '}`"

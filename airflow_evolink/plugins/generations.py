@@ -43,6 +43,11 @@ GALLERY_KEYS: tuple[str, ...] = (
 #: Keys that say a task instance submitted or watched an Evolink task (not only downloaded one).
 _TASK_KEYS = (xcom_keys.EVOLINK_TASK, TASK_ID_KEY, EVOLINK_REQUEST)
 
+#: At most this many result URLs and stored copies are read from one task instance's XComs. XCom is user
+#: input (anyone with XCom edit rights can write a list of any length); a generation has a handful of
+#: videos, so the cap never hides a real one, and the page says so when it cut a list short.
+MAX_ITEMS_PER_TASK_INSTANCE = 100
+
 #: Evolink result links stop serving the video 24 hours after the task was created.
 RESULT_LINK_LIFETIME = timedelta(hours=24)
 
@@ -111,6 +116,11 @@ class Generation:
     estimated_time: float | None = None
     #: The price from Evolink's published rules before the paid POST (``CostEstimate.to_xcom()``).
     estimate: dict[str, Any] = field(default_factory=dict)
+    #: Whether a task instance's result URLs or stored copies were cut to ``MAX_ITEMS_PER_TASK_INSTANCE``.
+    truncated: bool = False
+    # Sets mirroring ``result_urls`` and the downloads' paths: merging stays linear in what is read.
+    _url_set: set[str] = field(default_factory=set, repr=False, compare=False)
+    _path_set: set[str] = field(default_factory=set, repr=False, compare=False)
 
     # ---- what the page shows ------------------------------------------------------------------
     @property
@@ -346,10 +356,15 @@ def _merge(
         if key not in chosen_task_time or rank >= chosen_task_time[key]:
             chosen_task_time[key] = rank
             generation.task = task
-    for url in _urls(task.get("results") if isinstance(task, dict) else None) + _urls(
+    urls = _urls(task.get("results") if isinstance(task, dict) else None) + _urls(
         record.get(xcom_keys.RESULT_URLS)
-    ):
-        if url not in generation.result_urls:
+    )
+    if len(urls) > MAX_ITEMS_PER_TASK_INSTANCE:
+        urls = urls[:MAX_ITEMS_PER_TASK_INSTANCE]
+        generation.truncated = True
+    for url in urls:
+        if url not in generation._url_set:
+            generation._url_set.add(url)
             generation.result_urls.append(url)
     _add_downloads(generation, record.get(xcom_keys.DOWNLOADS), only_matching=False)
     generation.credits_reserved = _pick(
@@ -371,13 +386,13 @@ def _merge(
 
 
 def _matching_downloads(generation: Generation, downloads: Any) -> bool:
-    return any(_download_matches(generation, d) for d in _download_records(downloads))
+    return any(_download_matches(generation, d) for d in _download_records(downloads)[0])
 
 
 def _download_matches(generation: Generation, record: Mapping[str, Any]) -> bool:
     """A stored copy is this generation's when its URL is a result URL, or its file is named after the
     task id (the download operator names files ``<evolink task id>[-n].<ext>``)."""
-    if record.get("url") in generation.result_urls:
+    if record.get("url") in generation._url_set:
         return True
     name = unquote(urlsplit(str(record.get("path") or "")).path.rsplit("/", 1)[-1])
     stem = name.rsplit(".", 1)[0]
@@ -385,17 +400,28 @@ def _download_matches(generation: Generation, record: Mapping[str, Any]) -> bool
 
 
 def _add_downloads(generation: Generation, downloads: Any, *, only_matching: bool) -> None:
-    for record in _download_records(downloads):
+    records, truncated = _download_records(downloads)
+    generation.truncated = generation.truncated or truncated
+    for record in records:
         if only_matching and not _download_matches(generation, record):
             continue
-        if not any(d.get("path") == record.get("path") for d in generation.downloads):
+        if record["path"] not in generation._path_set:
+            generation._path_set.add(record["path"])
             generation.downloads.append(record)
 
 
-def _download_records(downloads: Any) -> list[dict[str, Any]]:
+def _download_records(downloads: Any) -> tuple[list[dict[str, Any]], bool]:
+    """The well-formed stored-copy records of one task instance (at most ``MAX_ITEMS_PER_TASK_INSTANCE``),
+    and whether the list was cut short."""
     if not isinstance(downloads, list):
-        return []
-    return [d for d in downloads if isinstance(d, dict) and isinstance(d.get("path"), str) and d["path"]]
+        return [], False
+    records: list[dict[str, Any]] = []
+    for d in downloads:
+        if isinstance(d, dict) and isinstance(d.get("path"), str) and d["path"]:
+            if len(records) == MAX_ITEMS_PER_TASK_INSTANCE:
+                return records, True
+            records.append(d)
+    return records, False
 
 
 def _video(url: str | None, record: Mapping[str, Any] | None) -> Video:
@@ -410,7 +436,14 @@ def _urls(value: Any) -> list[str]:
         value = [value]
     if not isinstance(value, list):
         return []
-    return [url for url in value if isinstance(url, str) and url]
+    # Read one past the cap so the caller can tell the list was cut short.
+    found: list[str] = []
+    for url in value:
+        if isinstance(url, str) and url:
+            found.append(url)
+            if len(found) > MAX_ITEMS_PER_TASK_INSTANCE:
+                break
+    return found
 
 
 def _pick(current: float | None, *candidates: Any) -> float | None:

@@ -33,15 +33,15 @@ from airflow.api_fastapi.core_api.security import GetUserDep, requires_access_da
 from airflow.models.hitl import HITLDetail
 from airflow.models.taskinstance import TaskInstance
 from airflow.models.xcom import XComModel
-from fastapi import Depends, FastAPI, Header, HTTPException, Query, Request
+from fastapi import Depends, FastAPI, Header, HTTPException, Path, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, Field
-from sqlalchemy import select, tuple_
+from sqlalchemy import exists, select, tuple_
 from sqlalchemy.orm import Session
 
 from airflow_evolink.plugins import records, views
 from airflow_evolink.plugins.generations import Generation, build_generations
-from airflow_evolink.utils.review_terms import APPROVE, NOTE_PARAM, REJECT, REVIEW_OF_KEY
+from airflow_evolink.utils.review_terms import APPROVE, NOTE_PARAM, REJECT, REVIEW_OF_KEY, REVIEWED_KWARG
 
 #: States of a task instance whose question still waits (3.3+ parks it; 3.1-3.2 defer it).
 WAITING_STATES = ("awaiting_input", "deferred")
@@ -50,6 +50,11 @@ CSRF_HEADER = "X-Evolink-CSRF"
 CSRF_LIFETIME = 12 * 60 * 60
 STATIC_FILES = {"review.js": "text/javascript", "review.css": "text/css"}
 MAX_REVIEWS = 200
+#: Map indexes are PostgreSQL INTEGERs (as the gallery's other routes bound them).
+MAX_MAP_INDEX = 2**31 - 1
+#: The CSRF token's time: a Unix time in seconds, in ASCII digits.
+_MAX_CSRF_DIGITS = 12
+MapIndexQuery = Annotated[int | None, Query(ge=-1, le=MAX_MAP_INDEX)]
 
 _can_answer = Depends(requires_access_dag("PUT", DagAccessEntity.HITL_DETAIL))
 _can_read = Depends(requires_access_dag("GET", DagAccessEntity.HITL_DETAIL))
@@ -109,9 +114,29 @@ def load_reviews(
     readable = manager.get_authorized_dag_ids(user=user, method="GET")
     if dag_id is not None:
         readable = readable & {dag_id}
-    if not readable:
+    # Only DAGs whose questions the user may answer and whose videos the user may see, decided before the
+    # query so its limit counts only questions the user will be shown.
+    allowed = sorted(
+        dag
+        for dag in readable
+        if manager.is_authorized_dag(
+            method="PUT", access_entity=DagAccessEntity.HITL_DETAIL, details=DagDetails(id=dag), user=user
+        )
+        and manager.is_authorized_dag(
+            method="GET", access_entity=DagAccessEntity.XCOM, details=DagDetails(id=dag), user=user
+        )
+    )
+    if not allowed:
         return []
     ti = TaskInstance
+    # An Evolink review question is one whose task instance pushed the ``evolink_review_of`` marker.
+    is_evolink_review = exists().where(
+        XComModel.dag_id == ti.dag_id,
+        XComModel.run_id == ti.run_id,
+        XComModel.task_id == ti.task_id,
+        XComModel.map_index == ti.map_index,
+        XComModel.key == REVIEW_OF_KEY,
+    )
     query = (
         select(
             ti.dag_id,
@@ -126,9 +151,10 @@ def load_reviews(
             HITLDetail.params_input,
             HITLDetail.responded_by,
             HITLDetail.responded_at,
+            ti.next_kwargs,
         )
         .join(HITLDetail, HITLDetail.ti_id == ti.id)
-        .where(ti.dag_id.in_(sorted(readable)))
+        .where(ti.dag_id.in_(allowed), is_evolink_review)
         .order_by(HITLDetail.created_at.desc())
         .limit(MAX_REVIEWS)
     )
@@ -139,25 +165,24 @@ def load_reviews(
     if map_index is not None:
         query = query.where(ti.map_index == map_index)
     if pending_only:
-        query = query.where(HITLDetail.chosen_options.is_(None), ti.state.in_(WAITING_STATES))
+        # As Airflow's own pending filter: a question re-asked after a clear has chosen_options JSON null.
+        query = query.where(HITLDetail.responded_at.is_(None), ti.state.in_(WAITING_STATES))
     rows = session.execute(query).all()
     if not rows:
         return []
     review_of = _review_targets(session, [(r.dag_id, r.run_id, r.task_id, r.map_index) for r in rows])
-    allowed = {
-        dag: manager.is_authorized_dag(
-            method="PUT", access_entity=DagAccessEntity.HITL_DETAIL, details=DagDetails(id=dag), user=user
-        )
-        and manager.is_authorized_dag(
-            method="GET", access_entity=DagAccessEntity.XCOM, details=DagDetails(id=dag), user=user
-        )
-        for dag in {r.dag_id for r in rows}
-    }
     reviews = []
     for row in rows:
-        of = review_of.get((row.dag_id, row.run_id, row.task_id, row.map_index))
-        if of is None or not allowed[row.dag_id]:
-            continue  # another operator's question, or a DAG whose answers or videos the user may not see
+        state = str(row.state) if row.state is not None else None
+        # What the question asks about: the copy the task resumes with (written by the worker, never by
+        # the public API) while it waits; the XCom only once it is over (shown, no longer answerable).
+        of = _reviewed(row.next_kwargs)
+        if of is None and state not in WAITING_STATES:
+            of = review_of.get((row.dag_id, row.run_id, row.task_id, row.map_index))
+        video_task_id = of.get("task_id") if of else None
+        video_map_index = _map_index(of.get("map_index", row.map_index)) if of else None
+        if not isinstance(video_task_id, str) or not video_task_id or video_map_index is None:
+            continue  # no trustworthy record of the video (or a tampered one): nothing to show
         assigned = [str(a.get("id")) for a in row.assignees or [] if isinstance(a, dict)]
         if assigned and not manager.is_authorized_hitl_task(assigned_users=set(assigned), user=user):
             continue
@@ -169,7 +194,7 @@ def load_reviews(
                 run_id=row.run_id,
                 task_id=row.task_id,
                 map_index=row.map_index,
-                state=str(row.state) if row.state is not None else None,
+                state=state,
                 subject=row.subject,
                 created_at=row.created_at,
                 assigned=[str(a.get("name") or a.get("id")) for a in row.assignees or []],
@@ -177,13 +202,34 @@ def load_reviews(
                 note=str(params.get(NOTE_PARAM) or ""),
                 responded_by=responded.get("name"),
                 responded_at=row.responded_at,
-                video_task_id=str(of.get("task_id")),
-                video_map_index=int(of.get("map_index", row.map_index)),
+                video_task_id=video_task_id,
+                video_map_index=video_map_index,
             )
         )
     if with_videos:
         _attach_generations(session, reviews)
     return reviews
+
+
+def _reviewed(next_kwargs: Any) -> dict[str, Any] | None:
+    """The reviewed video from a waiting review task's resume kwargs, if they hold one."""
+    if not isinstance(next_kwargs, dict):
+        return None
+    try:
+        from airflow.models.trigger import _decode_next_kwargs
+
+        decoded = _decode_next_kwargs(next_kwargs)
+    except Exception:  # another encoding (or an older Airflow): the plain JSON dict, as stored
+        decoded = next_kwargs
+    reviewed = decoded.get(REVIEWED_KWARG) if isinstance(decoded, dict) else None
+    return reviewed if isinstance(reviewed, dict) else None
+
+
+def _map_index(value: Any) -> int | None:
+    """A map index from a record, or ``None`` when it is no integer in Airflow's range."""
+    if isinstance(value, bool) or not isinstance(value, int) or not -1 <= value <= MAX_MAP_INDEX:
+        return None
+    return value
 
 
 def _review_targets(
@@ -295,7 +341,8 @@ def check_csrf(user: BaseUser, token: str | None, now: float | None = None) -> b
     if not token or "." not in token:
         return False
     issued_text, _, mac = token.partition(".")
-    if not issued_text.isdigit():
+    # ``isdigit`` alone accepts "²" and any length; int() of those raises.
+    if not (issued_text.isascii() and issued_text.isdigit()) or len(issued_text) > _MAX_CSRF_DIGITS:
         return False
     issued = int(issued_text)
     current = now if now is not None else time.time()
@@ -360,7 +407,7 @@ def mount(app: FastAPI) -> None:
         task_id: str,
         user: GetUserDep,
         session: SessionDep,
-        map_index: Annotated[int | None, Query(ge=-1)] = None,
+        map_index: MapIndexQuery = None,
     ) -> HTMLResponse:
         """The review of one task instance (every map index when none is given), answered or not."""
         reviews = load_reviews(
@@ -387,7 +434,7 @@ def mount(app: FastAPI) -> None:
         dag_id: str,
         run_id: str,
         task_id: str,
-        map_index: int,
+        map_index: Annotated[int, Path(ge=-1, le=MAX_MAP_INDEX)],
         body: Answer,
         user: GetUserDep,
         session: SessionDep,

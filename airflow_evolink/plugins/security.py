@@ -10,6 +10,7 @@ the gallery's routes or an admin-allowed media host, and framing by the Airflow 
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Iterable
 from functools import cache
@@ -114,6 +115,9 @@ def content_security_policy(media_hosts: Iterable[MediaHost]) -> str:
     )
 
 
+_log = logging.getLogger(__name__)
+
+
 class SecurityHeadersMiddleware:
     """Adds the policy, ``nosniff`` and a same-origin referrer policy to every response of the app."""
 
@@ -141,4 +145,29 @@ class SecurityHeadersMiddleware:
                 ]
             await send(message)
 
-        await self.app(scope, receive, send_with_headers)
+        started = False
+
+        async def send_tracked(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send_with_headers(message)
+
+        try:
+            await self.app(scope, receive, send_tracked)
+        except Exception:
+            # Starlette's error handler sits outside this middleware: answer the 500 here, so it
+            # carries the same headers, with no detail of the error.
+            if started:
+                raise
+            _log.exception("Unhandled error in the Evolink gallery")
+            await send_tracked(
+                {
+                    "type": "http.response.start",
+                    "status": 500,
+                    "headers": [
+                        (b"content-type", b"text/plain; charset=utf-8"),
+                        (b"cache-control", b"no-store"),
+                    ],
+                }
+            )
+            await send_tracked({"type": "http.response.body", "body": b"Internal Server Error"})

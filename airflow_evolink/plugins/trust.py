@@ -77,8 +77,10 @@ def parse_location(text: object) -> StoreLocation | None:
     else:
         # The bucket or host, with the Airflow connection id ObjectStoragePath puts before it
         # (``s3://aws_default@bucket``): a path must name the same store and connection as its folder.
-        netloc = parts.netloc.lower()
-        if not netloc:
+        # Connection ids are case-sensitive (``OTHER`` is not ``other``); only the bucket or host is not.
+        connection, at, host = parts.netloc.rpartition("@")
+        netloc = f"{connection}{at}{host.lower()}"
+        if not host:
             return None
     segments = []
     for raw in parts.path.split("/"):

@@ -15,7 +15,12 @@ from urllib.parse import quote, urlencode
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from airflow_evolink.core.account import format_credits
-from airflow_evolink.plugins.generations import Generation, TaskInstanceInfo, Video
+from airflow_evolink.plugins.generations import (
+    MAX_ITEMS_PER_TASK_INSTANCE,
+    Generation,
+    TaskInstanceInfo,
+    Video,
+)
 
 
 @cache
@@ -26,6 +31,7 @@ def environment() -> Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
+    env.globals["max_items"] = MAX_ITEMS_PER_TASK_INSTANCE
     env.filters["credits"] = format_credits
     env.filters["when"] = format_time
     env.filters["took"] = format_timedelta

@@ -7,5 +7,8 @@ REJECT = "Reject"
 NOTE_PARAM = "note"
 #: XCom of the review task instance: which video it asks about (the gallery's review page reads it).
 REVIEW_OF_KEY = "evolink_review_of"
+#: The keyword argument the review task resumes with (its ``next_kwargs``, written by the worker when the
+#: question is asked, never by the public API): the video reviewed, the record that counts.
+REVIEWED_KWARG = "reviewed"
 #: XCom of the review task instance once answered: approved, note, who and when, the files reviewed.
 REVIEW_KEY = "evolink_review"

@@ -194,3 +194,41 @@ def test_storage_path_inputs_show_as_the_paths_the_user_gave():
         {"field": "image_start", "source": "s3://frames/shot-1.png", "url": uploaded}
     ]
     assert generation.input_images == [uploaded]  # what a browser can show
+
+
+def test_a_huge_downloads_or_result_urls_xcom_is_capped_per_task_instance():
+    """XCom is user input: 50,000 entries (repeated and distinct) merge in linear time, capped and flagged."""
+    from airflow_evolink.plugins.generations import MAX_ITEMS_PER_TASK_INSTANCE
+
+    downloads = [{"url": f"https://x/{i}.mp4", "path": f"file:///v/task-1-{i}.mp4"} for i in range(50_000)]
+    submit = record(
+        "submit",
+        {
+            "evolink_task": evolink_task("completed", 100),
+            "result_urls": [f"https://cdn/{i}.mp4" for i in range(50_000)],
+            "downloads": downloads,
+        },
+    )
+    again = record("save", {"downloads": downloads[::-1]}, minute=2)  # a download-only copy, matched by name
+    [generation] = build_generations([submit, again])
+    assert len(generation.result_urls) == MAX_ITEMS_PER_TASK_INSTANCE
+    # each task instance adds at most the cap; the reversed list adds its own first 100 (distinct paths)
+    assert len(generation.downloads) == 2 * MAX_ITEMS_PER_TASK_INSTANCE
+    assert generation.truncated
+    small = build_generations(
+        [record("submit", {"evolink_task": evolink_task("completed", 100), "downloads": downloads[:3] * 2})]
+    )[0]
+    assert len(small.downloads) == 3 and not small.truncated  # duplicates by path collapse
+    page = render_card(generation)
+    assert 'data-testid="truncated"' in page and f"first {MAX_ITEMS_PER_TASK_INSTANCE}" in page
+    assert 'data-testid="truncated"' not in render_card(small)
+
+
+def render_card(generation):
+    from airflow_evolink.plugins.views import Links, card, environment
+
+    links = Links("/evolink")
+    template = environment().from_string(
+        '{% from "_card.html" import generation_card %}{{ generation_card(c) }}'
+    )
+    return template.render(c=card(generation, [generation], links))

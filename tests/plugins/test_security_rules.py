@@ -130,6 +130,12 @@ def test_an_object_store_path_is_trusted_under_its_own_bucket_only():
     with_conn = "s3://aws_default@media/videos/dag_a"
     assert trust.trusted_store_path(f"{with_conn}/t.mp4", [with_conn]) == with_conn
     assert trust.trusted_store_path("s3://other@media/videos/dag_a/t.mp4", [with_conn]) is None
+    # Connection ids are case-sensitive: OTHER is another connection than other; the scheme and the
+    # bucket are not.
+    assert trust.trusted_store_path("s3://OTHER@media/d/x.mp4", ["s3://other@media/d"]) is None
+    assert (
+        trust.trusted_store_path("S3://other@MEDIA/d/x.mp4", ["s3://other@media/d"]) == "s3://other@media/d"
+    )
 
 
 @pytest.mark.parametrize(
@@ -264,3 +270,24 @@ def test_the_provider_declares_the_media_hosts_option_with_the_same_default():
     option = GALLERY_CONFIG["evolink"]["options"]["gallery_media_hosts"]
     assert option["default"] == trust.DEFAULT_MEDIA_HOSTS
     assert trust.parse_media_hosts(option["example"])
+
+
+def test_an_unhandled_error_is_a_plain_500_with_the_security_headers():
+    """Starlette's error handler sits outside the gallery's middleware: the middleware answers the 500."""
+    from fastapi import FastAPI
+    from fastapi.testclient import TestClient
+
+    from airflow_evolink.plugins.security import SecurityHeadersMiddleware
+
+    app = FastAPI()
+    app.add_middleware(SecurityHeadersMiddleware)
+
+    @app.get("/boom")
+    def boom() -> None:
+        raise RuntimeError("secret detail")
+
+    response = TestClient(app).get("/boom")
+    assert response.status_code == 500
+    assert response.text == "Internal Server Error" and "secret" not in response.text
+    assert response.headers["x-content-type-options"] == "nosniff"
+    assert "frame-ancestors" in response.headers["content-security-policy"]

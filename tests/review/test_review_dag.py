@@ -53,16 +53,24 @@ def _sha(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def test_review_publishes_only_the_approved_video(clean_emulator: Any, tmp_path: Path) -> None:
+def test_review_publishes_only_the_approved_video(
+    clean_emulator: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Also while the ``evolink_review_of`` XCom is rewritten before the answer (XCom is editable through
+    Airflow's API): it names a file outside staging, a non-video and the rejected video; none is copied."""
     from airflow.api_fastapi.auth.managers.simple.user import SimpleAuthManagerUser
     from airflow.models.asset import AssetEvent, AssetModel
+    from airflow.models.xcom import XComModel
     from airflow.utils.session import create_session
     from sqlalchemy import select
 
-    from airflow_evolink.plugins.review import answer_review
+    from airflow_evolink.plugins.review import answer_review, load_reviews
     from tests.airflow_helpers import dag_bag
 
     staging, published = tmp_path / "staging", tmp_path / "published"
+    outside = tmp_path / "elsewhere" / "secret.mp4"
+    outside.parent.mkdir()
+    outside.write_bytes(b"not staged")
     dag = dag_bag(DAGS_DIR).get_dag(DAG_ID)
     seen: dict[str, Any] = {}
     reviewer = SimpleAuthManagerUser(username="reviewer", role="admin")
@@ -71,6 +79,32 @@ def test_review_publishes_only_the_approved_video(clean_emulator: Any, tmp_path:
         """The reviewer, answering from outside the run (dag.test() needs the main thread)."""
         try:
             seen["questions"] = first, _ = _wait_for_questions(2)
+            _check_the_pending_list(reviewer, first.run_id, monkeypatch)
+            with create_session() as session:
+                XComModel.set(
+                    "evolink_review_of",
+                    {
+                        "task_id": "generate",
+                        "map_index": 1,
+                        "evolink_task_id": "forged",
+                        "paths": [
+                            outside.as_uri(),
+                            f"{staging.as_uri()}/{first.run_id}/../../elsewhere/secret.mp4",
+                            f"{staging.as_uri()}/{first.run_id}/notes.txt",
+                            *_stored_paths(session, first.run_id, 1),  # the other video
+                        ],
+                    },
+                    dag_id=DAG_ID,
+                    task_id="review",
+                    run_id=first.run_id,
+                    map_index=0,
+                    session=session,
+                )
+            with create_session() as session:
+                # The gallery plays what the question asks about, not what the rewritten XCom names.
+                [asked] = load_reviews(session, reviewer, dag_id=DAG_ID, run_id=first.run_id, map_index=0)
+                assert (asked.video_task_id, asked.video_map_index) == ("generate", 0)
+                assert asked.generation is not None and asked.generation.evolink_task_id != "forged"
             with create_session() as session:
                 seen["approve"] = answer_review(
                     session,
@@ -94,6 +128,20 @@ def test_review_publishes_only_the_approved_video(clean_emulator: Any, tmp_path:
                 )
         except BaseException as exc:
             seen["error"] = exc
+            for map_index in (0, 1):  # a failed check must fail the test, not leave the run waiting
+                try:
+                    with create_session() as session:
+                        answer_review(
+                            session,
+                            reviewer,
+                            dag_id=DAG_ID,
+                            run_id=seen["questions"][0].run_id,
+                            task_id="review",
+                            map_index=map_index,
+                            decision="Reject",
+                        )
+                except Exception:
+                    pass
 
     thread = threading.Thread(target=review, daemon=True)
     thread.start()
@@ -124,6 +172,9 @@ def test_review_publishes_only_the_approved_video(clean_emulator: Any, tmp_path:
     assert [f.name for f in published_files] == [approved_staged[0].name]
     assert _sha(published_files[0]) == _sha(approved_staged[0])
     assert rejected_staged[0].is_file() and not (published / rejected_staged[0].name).exists()
+    # The review kept what was asked about, not the rewritten XCom: nothing outside staging was read.
+    assert reviews[0]["evolink_task_id"] != "forged" and str(outside) not in str(reviews[0]["paths"])
+    assert not (published / outside.name).exists()
 
     states = _task_states(dag_run, "publish")
     assert states == {0: "success", 1: "skipped"}
@@ -147,6 +198,99 @@ def test_review_publishes_only_the_approved_video(clean_emulator: Any, tmp_path:
     assert len(extras) == 1, extras
     assert [Path(urlsplit(p).path).name for p in extras[0]["paths"]] == [approved_staged[0].name]
     assert extras[0]["reviewer"] == "reviewer"
+
+
+def _check_the_pending_list(reviewer: Any, run_id: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The pending list counts only Evolink questions under its limit, reads no video from a broken
+    ``evolink_review_of`` and keeps a question whose options are JSON null (as after a clear)."""
+    import sqlalchemy as sa
+    from airflow.models.hitl import HITLDetail
+    from airflow.models.taskinstance import TaskInstance
+    from airflow.models.xcom import XComModel
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    from airflow_evolink.plugins import review as gallery_review
+
+    def pending() -> list[int]:
+        with create_session() as session:
+            found = gallery_review.load_reviews(session, reviewer, dag_id=DAG_ID, run_id=run_id)
+        return sorted(r.map_index for r in found if r.pending)
+
+    def ti_id(session: Any, map_index: int) -> Any:
+        return session.scalar(
+            select(TaskInstance.id).where(
+                TaskInstance.dag_id == DAG_ID,
+                TaskInstance.run_id == run_id,
+                TaskInstance.task_id == "review",
+                TaskInstance.map_index == map_index,
+            )
+        )
+
+    assert pending() == [0, 1]
+    with create_session() as session:
+        # Map index 1 re-asked: options JSON null (not SQL NULL), and the newest question of all.
+        session.execute(
+            sa.update(HITLDetail)
+            .where(HITLDetail.ti_id == ti_id(session, 1))
+            .values(chosen_options=sa.JSON.NULL, created_at=sa.func.now())
+        )
+        # A broken marker where the gallery used to read the video from (it must not answer 500).
+        XComModel.set(
+            "evolink_review_of",
+            {"task_id": "generate", "map_index": "x"},
+            dag_id=DAG_ID,
+            task_id="review",
+            run_id=run_id,
+            map_index=0,
+            session=session,
+        )
+    assert pending() == [0, 1]
+    # With its marker gone, map index 1 is no Evolink question; with a limit of one, the newest
+    # question (it) must not push map index 0 out of the list.
+    with create_session() as session:
+        marker = session.execute(
+            select(XComModel.value).where(
+                XComModel.dag_id == DAG_ID,
+                XComModel.run_id == run_id,
+                XComModel.task_id == "review",
+                XComModel.map_index == 1,
+                XComModel.key == "evolink_review_of",
+            )
+        ).one()
+        kept = XComModel.deserialize_value(marker)
+        XComModel.clear(dag_id=DAG_ID, task_id="review", run_id=run_id, map_index=1, session=session)
+    with monkeypatch.context() as patch:
+        patch.setattr(gallery_review, "MAX_REVIEWS", 1)
+        assert pending() == [0]
+    with create_session() as session:
+        XComModel.set(
+            "evolink_review_of",
+            kept,
+            dag_id=DAG_ID,
+            task_id="review",
+            run_id=run_id,
+            map_index=1,
+            session=session,
+        )
+    assert pending() == [0, 1]
+
+
+def _stored_paths(session: Any, run_id: str, map_index: int) -> list[str]:
+    """The staged copies ``generate`` recorded for one map index."""
+    from airflow.models.xcom import XComModel
+    from sqlalchemy import select
+
+    row = session.execute(
+        select(XComModel.value).where(
+            XComModel.dag_id == DAG_ID,
+            XComModel.run_id == run_id,
+            XComModel.task_id == "generate",
+            XComModel.map_index == map_index,
+            XComModel.key == "downloads",
+        )
+    ).one()
+    return [d["path"] for d in XComModel.deserialize_value(row)]
 
 
 def _task_states(dag_run: Any, task_id: str) -> dict[int, str]:

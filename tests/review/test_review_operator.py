@@ -3,6 +3,7 @@ what Airflow 3.0 (no human-in-the-loop tasks) says."""
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from airflow_evolink.operators.review import (
     missing_hitl_message,
     review_decision,
     review_page_path,
+    staged_videos,
 )
 from airflow_evolink.version_compat import AIRFLOW_V_3_1_PLUS
 
@@ -68,7 +70,7 @@ def test_the_body_shows_what_was_asked_and_links_to_the_player() -> None:
     )
     lines = body.splitlines()
     assert lines[0] == "Check the **horizon**"
-    assert "> A boat in 'rain'" in lines
+    assert "> A boat in \\`rain\\`" in lines  # Markdown punctuation from XCom is literal
     assert "Model: `seedance-2.0-text-to-video` · Evolink task: `task-unified-1` · Cost: 68 credits" in body
     run = "manual__2026-01-01T00%3A00%3A00%2B00%3A00"
     assert f"(/evolink/dags/my_dag/runs/{run}/tasks/generate/video?map_index=1)" in body
@@ -114,6 +116,22 @@ def test_the_csrf_token_is_bound_to_the_user_and_expires() -> None:
     issued, _, mac = token.partition(".")
     assert not check_csrf(ana, f"{int(issued) + 1}.{mac}", now)
     assert not check_csrf(ana, None, now) and not check_csrf(ana, "", now) and not check_csrf(ana, "x.y", now)
+    # Digits int() cannot read (superscripts) or that exceed its limit are refused, not a 500.
+    for issued_text in ("\u00b2", "\u0661\u0662", "9" * 5000, "1" * 13):
+        assert not check_csrf(ana, f"{issued_text}.{mac}", now)
+
+
+@needs_hitl
+def test_a_review_record_gives_a_map_index_only_when_it_is_one() -> None:
+    from airflow_evolink.plugins.review import MAX_MAP_INDEX, _map_index, _reviewed
+
+    assert [_map_index(v) for v in (0, -1, MAX_MAP_INDEX)] == [0, -1, MAX_MAP_INDEX]
+    assert [_map_index(v) for v in ("x", None, "1", True, 1.0, -2, MAX_MAP_INDEX + 1, [1])] == [None] * 8
+    reviewed = {"task_id": "generate", "map_index": 0, "evolink_task_id": "t", "paths": []}
+    assert _reviewed({"reviewed": reviewed}) == reviewed
+    assert (
+        _reviewed(None) is None and _reviewed({"event": {}}) is None and _reviewed({"reviewed": "x"}) is None
+    )
 
 
 @pytest.mark.skipif(AIRFLOW_V_3_1_PLUS, reason="Airflow 3.0 only")
@@ -166,3 +184,67 @@ def test_the_answer_route_refuses_foreign_origins(headers: dict[str, str], allow
         with pytest.raises(HTTPException) as refused:
             refuse_cross_site(request, user, csrf_token(user))
         assert refused.value.status_code == 403
+
+
+@needs_hitl
+def test_xcom_values_in_the_body_cannot_make_links_images_or_html() -> None:
+    """The prompt, model and task id come from XCom: a link or a tracking image must stay literal text."""
+    op = EvolinkReviewVideoOperator(task_id="review", video_task_id="generate")
+    hostile = "[Watch](https://evil.example) ![](https://evil.example/px.png) <img src=x> **bold** _i_ #h"
+    body = op.review_body(
+        "d",
+        "r",
+        "review",
+        -1,
+        -1,
+        {"prompt": hostile, "model": "m`](https://evil.example)"},
+        {"id": "t` [x](https://evil.example) `"},
+    )
+    quoted = next(line for line in body.splitlines() if line.startswith("> "))
+    assert quoted == (
+        "> \\[Watch\\]\\(https\\:\\/\\/evil\\.example\\) \\!\\[\\]\\(https\\:\\/\\/evil\\.example\\/px\\.png\\) "
+        "\\<img src\\=x\\> \\*\\*bold\\*\\* \\_i\\_ \\#h"
+    )
+    # The model and task id sit in code spans that no backtick of theirs can close.
+    assert "Model: `m'](https://evil.example)`" in body
+    assert "Evolink task: `t' [x](https://evil.example) '`" in body
+    # Rendered as Markdown, the only links are the operator's own two, and there is no image or HTML.
+    markdown_it = pytest.importorskip("markdown_it")
+    html = markdown_it.MarkdownIt("commonmark").render(body)
+    assert "<img" not in html and 'evil.example"' not in html
+    assert re.findall(r'href="([^"]*)"', html) == [
+        "/evolink/dags/d/runs/r/tasks/generate/video?map_index=-1",
+        "/evolink/review/dags/d/runs/r/tasks/review?map_index=-1",
+    ]
+
+
+def test_only_videos_under_the_runs_staging_folder_are_published() -> None:
+    staging = "file:///data/staging/run 1"
+    ok = [
+        "file:///data/staging/run 1/a.mp4",
+        "file:///data/staging/run%201/b.MOV",
+        "/data/staging/run 1/c.webm",
+    ]
+    bad = [
+        "file:///data/staging/run 1/../../secret.mp4",
+        "file:///data/staging/run 1/%2e%2e/x.mp4",
+        "file:///data/staging/run 10/a.mp4",
+        "file:///data/staging/run 1/notes.txt",
+        "file:///etc/passwd",
+        "file://otherhost/data/staging/run 1/a.mp4",
+        "http://127.0.0.1:8080/data/staging/run 1/a.mp4",
+        "file:///data/staging/run 1/a.mp4?x=1",
+        "file:///data/staging/run 1",
+        None,
+        42,
+    ]
+    assert staged_videos([*ok, *bad], staging) == (ok, [str(p) for p in bad])
+    # Connection ids are case-sensitive: another connection's bucket is another store.
+    s3 = "s3://aws_default@bucket/staging/r"
+    assert staged_videos(
+        ["s3://aws_default@bucket/staging/r/a.mp4", "s3://AWS_DEFAULT@bucket/staging/r/a.mp4"], s3
+    ) == (
+        ["s3://aws_default@bucket/staging/r/a.mp4"],
+        ["s3://AWS_DEFAULT@bucket/staging/r/a.mp4"],
+    )
+    assert staged_videos("not a list", staging) == ([], [])
