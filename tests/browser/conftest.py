@@ -8,6 +8,7 @@ Screenshots go to ``artifacts/browser/`` (git-ignored); the summary line at the 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -73,6 +74,16 @@ def screenshot(page: Any, artifacts: Path, name: str, **kwargs: Any) -> Path:
     page.screenshot(path=str(path), **kwargs)
     SCREENSHOTS.append(path)
     return path
+
+
+def sign_in(tab: Any, base_url: str, username: str, password: str) -> None:
+    """Sign in through Airflow's login page, as a person does (the UI redirects there first)."""
+    tab.goto("/")
+    tab.wait_for_url(re.compile(r"/auth/login"))
+    tab.get_by_label("Username").fill(username)
+    tab.get_by_label("Password").fill(password)
+    tab.get_by_role("button", name="Sign in").click()
+    tab.wait_for_url(f"{base_url}/")
 
 
 def assert_plays(page: Any, video: Any) -> None:

@@ -13,7 +13,6 @@ bad identifiers and numbers, the security headers, and the gallery still playing
 from __future__ import annotations
 
 import json
-import re
 import tempfile
 import threading
 import time
@@ -29,7 +28,7 @@ import pytest
 import requests
 
 from airflow_evolink.version_compat import AIRFLOW_V_3_1_PLUS
-from tests.browser.conftest import UI_TIMEOUT_MS, assert_plays, screenshot
+from tests.browser.conftest import UI_TIMEOUT_MS, assert_plays, screenshot, sign_in
 from tests.e2e.cluster import (
     SHARED_LOGIN,
     SHARED_MEDIA_HOST,
@@ -300,12 +299,7 @@ def test_the_gallery_still_plays_inside_airflows_ui(browser: Any, attack: Attack
         ),
     )
     try:
-        tab.goto("/")
-        tab.wait_for_url(re.compile(r"/auth/login"))
-        tab.get_by_label("Username").fill(ADMIN)
-        tab.get_by_label("Password").fill(ADMIN_PASSWORD)
-        tab.get_by_role("button", name="Sign in").click()
-        tab.wait_for_url(f"{attack.base_url}/")
+        sign_in(tab, attack.base_url, ADMIN, ADMIN_PASSWORD)
         tab.goto(f"/dags/{VICTIM_DAG}/runs/{attack.victim_run}/plugin/evolink_run_videos")
         # The plugin tab shows the gallery's run page in an iframe of the UI (same origin, so allowed).
         selector = f"iframe[src*='{PLUGIN}/dags/{VICTIM_DAG}/runs/']"

@@ -28,7 +28,7 @@ import pytest
 import requests
 
 from airflow_evolink.version_compat import AIRFLOW_V_3_1_PLUS
-from tests.browser.conftest import FAILED, UI_TIMEOUT_MS, assert_plays, screenshot
+from tests.browser.conftest import FAILED, UI_TIMEOUT_MS, assert_plays, screenshot, sign_in
 from tests.e2e.cluster import (
     SHARED_OUTSIDER,
     SHARED_REVIEWER,
@@ -127,12 +127,7 @@ def page(browser: Any, cluster: ReviewCluster) -> Iterator[Any]:
     context = browser.new_context(base_url=cluster.base_url, viewport={"width": 1400, "height": 1000})
     context.set_default_timeout(UI_TIMEOUT_MS)
     tab = context.new_page()
-    tab.goto("/")
-    tab.wait_for_url(re.compile(r"/auth/login"))
-    tab.get_by_label("Username").fill(REVIEWER)
-    tab.get_by_label("Password").fill(PASSWORD)
-    tab.get_by_role("button", name="Sign in").click()
-    tab.wait_for_url(f"{cluster.base_url}/")
+    sign_in(tab, cluster.base_url, REVIEWER, PASSWORD)
     try:
         yield tab
     finally:
