@@ -312,7 +312,9 @@ def report(runs: list[Run], args: argparse.Namespace) -> h.Outcome:
             outcome.check_ratio(
                 f"N={waits}: trigger / floor CPU per poll",
                 ms["trigger"] / ms["floor"],
-                (1.25, 1.1),
+                # Quick runs of unchanged code read 0.99x-1.30x over six CI runs on 2 cores (300 waits
+                # is too few polls for a steadier figure); the 1.1x target is checked in full mode.
+                (1.5, 1.1),
                 quick,
                 guard="a loose guard against regressions",
             )

@@ -20,11 +20,20 @@ from tests.airflow_helpers import xcom_values
 from tests.system.test_example_dags import DAGS_DIR
 
 pytestmark = [
-    pytest.mark.usefixtures("airflow_db"),
+    pytest.mark.usefixtures("airflow_db", "auth_manager"),
     pytest.mark.skipif(not AIRFLOW_V_3_1_PLUS, reason="human-in-the-loop tasks need Airflow 3.1+"),
 ]
 
 DAG_ID = "example_evolink_review_and_publish"
+
+
+@pytest.fixture
+def auth_manager() -> Any:
+    """The api-server initialises its auth manager at start-up; calling the gallery's review functions
+    in this process needs the same (whatever another test module left behind)."""
+    from airflow.api_fastapi.app import init_auth_manager
+
+    return init_auth_manager()
 
 
 def _wait_for_questions(count: int, timeout: float = 240) -> list[Any]:
