@@ -215,7 +215,9 @@ async def test_a_wrong_key_fails_every_trigger_of_the_batch(route, clean_emulato
 
 @pytest.mark.parametrize("status", [404, 405, 400])
 async def test_a_missing_route_falls_back_to_single_gets(route, clean_emulator, status):
-    ids = submit(6, clean_emulator, job_seconds=1.0)
+    # Jobs long enough that every trigger polls several times even on a loaded machine (1 s jobs gave
+    # 12 GETs for 6 triggers once, in CI's overlapped run).
+    ids = submit(6, clean_emulator, job_seconds=3.0)
     clean_emulator.faults.http_status(status, method="POST", path="/v1/tasks/batch", count=1000)
     events = await events_of([trigger(task_id) for task_id in ids])
     assert {e["status"] for e in events} == {"success"}
