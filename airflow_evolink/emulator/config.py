@@ -45,6 +45,18 @@ def check_pricing_status(status: int) -> None:
         raise ValueError("pricing_status must be 200, 404 or a 5xx status")
 
 
+#: How the file service's receipts route answers: normally, or as an older file service without it.
+RECEIPT_ROUTE_STATUSES = frozenset({200, 404, 405})
+
+
+def check_receipts_status(status: object) -> int:
+    if isinstance(status, bool) or not isinstance(status, int) or status not in RECEIPT_ROUTE_STATUSES:
+        raise ValueError(
+            "upload_receipts_status must be 200 (receipts served), 404 or 405 (no receipt route)"
+        )
+    return status
+
+
 @dataclass(frozen=True)
 class EmulatorConfig:
     """How the emulated account and jobs behave.
@@ -101,6 +113,9 @@ class EmulatorConfig:
     #: How the public pricing-rules routes answer: 200 (normally, with 304 for a matching ETag), or a
     #: forced 404 or 5xx (no price can be read). The control API switches it at run time.
     pricing_status: int = 200
+    #: How ``GET /api/v1/files/upload-receipts/{id}`` answers: 200 (receipts served), or 404 / 405 as an
+    #: older file service without the route. The control API switches it at run time.
+    upload_receipts_status: int = 200
 
     def __post_init__(self) -> None:
         if self.job_seconds < 0:
@@ -114,5 +129,6 @@ class EmulatorConfig:
         check_interim(self.interim_share, self.interim_status)
         check_shapes(self.result_shape, self.cost_shape)
         check_pricing_status(self.pricing_status)
+        check_receipts_status(self.upload_receipts_status)
         if not 0.0 <= self.extra_fields <= 1.0:
             raise ValueError("extra_fields must be between 0 and 1")

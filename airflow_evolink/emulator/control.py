@@ -15,7 +15,10 @@ Routes (no auth, not logged):
   GET    /_emulator/stats           counters
   GET    /_emulator/tasks           every task, with what the emulator recorded about it
   POST   /_emulator/clock           {"advance": seconds}
-  GET    /_emulator/uploads         the file service: uploads accepted, deleted, files held
+  GET    /_emulator/uploads         the file service: uploads accepted, deleted, files held, upload ids
+                                    seen, receipts kept
+  POST   /_emulator/upload-receipts {"status": 200 | 404 | 405}: the receipts route answers normally, or
+                                    as an older file service without it
   POST   /_emulator/credits         {"remaining": n} sets the account balance and the key's figure;
                                     {"user": n, "token": n, "unlimited": bool} sets each (all optional)
   POST   /_emulator/pricing         {"status": 200 | 404 | 5xx} makes the public pricing-rules routes answer
@@ -56,6 +59,7 @@ def add_control_routes(app: web.Application) -> None:
     router.add_post(f"{PREFIX}/clock", advance_clock)
     router.add_post(f"{PREFIX}/credits", set_credits)
     router.add_get(f"{PREFIX}/uploads", list_uploads)
+    router.add_post(f"{PREFIX}/upload-receipts", set_upload_receipts)
     router.add_post(f"{PREFIX}/pricing", set_pricing)
     router.add_get(f"{PREFIX}/pricing", get_pricing)
 
@@ -120,6 +124,18 @@ async def list_tasks(request: web.Request) -> web.Response:
 
 async def list_uploads(request: web.Request) -> web.Response:
     return _ok(StateView(request.app[STATE_KEY]).uploads())
+
+
+async def set_upload_receipts(request: web.Request) -> web.Response:
+    view = StateView(request.app[STATE_KEY])
+    try:
+        data = await _payload(request)
+        if not isinstance(data, dict) or set(data) != {"status"}:
+            raise _BadPayload('expected {"status": 200 | 404 | 405}')
+        status = view.set_upload_receipts(data["status"])
+    except (_BadPayload, ValueError) as error:
+        return _bad(error)
+    return _ok({"status": status})
 
 
 async def advance_clock(request: web.Request) -> web.Response:

@@ -10,7 +10,9 @@ from airflow_evolink.emulator.config import CREATE_PATH
 from airflow_evolink.emulator.jobs import JobOverride, JobStore, make_error
 
 KINDS = frozenset({"status", "truncated", "non_json", "delay", "reset"})
-BODIES = frozenset({"json", "html"})
+BODIES = frozenset({"json", "html", "success_false"})
+#: The file service's upload routes (the trailing slash keeps the receipts route out).
+UPLOAD_PATH = "/api/v1/files/upload/"
 
 #: Named rules for the control API (`{"preset": name, "count": n}`) and the CLI (`--fault name`).
 #: The `*-after-create` ones create and charge the task, then lose the answer: a client must retry
@@ -44,6 +46,29 @@ PRESETS: dict[str, dict[str, Any]] = {
         "retry_after": "1",
     },
     "get-429": {"kind": "status", "status": 429, "method": "GET", "retry_after": "1"},
+    # The upload is stored (and its receipt kept), then the answer is lost: a client that sends it again
+    # without reading the receipt stores a second copy.
+    "upload-reset-after-store": {
+        "kind": "reset",
+        "method": "POST",
+        "path": UPLOAD_PATH,
+        "after_processing": True,
+    },
+    "upload-truncated-after-store": {"kind": "truncated", "method": "POST", "path": UPLOAD_PATH},
+    "upload-success-false-400": {
+        "kind": "status",
+        "status": 400,
+        "method": "POST",
+        "path": UPLOAD_PATH,
+        "body": "success_false",
+    },
+    "upload-success-false-503": {
+        "kind": "status",
+        "status": 503,
+        "method": "POST",
+        "path": UPLOAD_PATH,
+        "body": "success_false",
+    },
 }
 
 
@@ -52,7 +77,9 @@ class FaultRule:
     """One rule, used for the next `count` requests whose method and path match.
 
     kind:
-      * status    - answer `status` with an Evolink JSON error (`body="json"`) or an nginx page (`"html"`).
+      * status    - answer `status` with an Evolink JSON error (`body="json"`) or an nginx page (`"html"`);
+                    `body="success_false"` answers HTTP 200 with the file service's `{success: false,
+                    code: status, msg}` instead (an error all the same).
       * truncated - handle the request normally (a POST creates its task), then send 200 with the JSON
                     body cut in half.
       * non_json  - 200 with text/plain garbage.
@@ -195,6 +222,19 @@ class Faults:
         return self.http_status(
             status, method="POST", path=CREATE_PATH, body=body, after_processing=True, count=count
         )
+
+    def lose_upload_answer(self, how: str = "reset", *, count: int = 1) -> FaultRule:
+        """The next uploads are stored (with their receipts), then their answer is lost: the connection
+        is closed without a response (`how="reset"`) or the 200 body is cut in half (`"truncated"`)."""
+        if how == "reset":
+            return self.reset_connection(method="POST", path=UPLOAD_PATH, after_processing=True, count=count)
+        if how == "truncated":
+            return self.truncated(method="POST", path=UPLOAD_PATH, count=count)
+        raise ValueError("how must be reset or truncated")
+
+    def upload_success_false(self, code: int, *, count: int = 1) -> FaultRule:
+        """The next uploads store nothing and answer HTTP 200 with `{success: false, code: code}`."""
+        return self.http_status(code, method="POST", path=UPLOAD_PATH, body="success_false", count=count)
 
     def preset(self, name: str, count: int = 1) -> FaultRule:
         """Add a rule from PRESETS by name."""

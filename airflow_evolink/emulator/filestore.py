@@ -1,4 +1,4 @@
-"""The files the emulated file service holds (see uploads.py for its routes)."""
+"""The files the emulated file service holds, and its upload receipts (see uploads.py for the routes)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
+
+from airflow_evolink.emulator.config import check_receipts_status
 
 #: Where a held file is served: its ``file_url`` is ``{base}/uploads/{file_id}/{name}``.
 SERVE_PREFIX = "/uploads"
@@ -26,6 +28,8 @@ class StoredFile:
     created: float  # clock.now()
     created_wall: float
     expires_wall: float
+    #: The ``X-Evo-Upload-Id`` the upload carried, if any.
+    upload_id: str | None = None
 
     def view(self, base: str, ttl: float) -> dict[str, Any]:
         url = f"{base}{SERVE_PREFIX}/{self.file_id}/{self.name}"
@@ -41,16 +45,34 @@ class StoredFile:
         }
 
 
-class UploadStore:
-    """Files held by the emulated service, on disk in a private temporary folder. Callers hold the lock
-    for the dict; bytes are written outside it."""
+@dataclass
+class Receipt:
+    """What the service knows of one named upload: ``done`` (stored, ``file_id``) or ``outcome_unknown``
+    (the body stopped arriving, nothing stored)."""
 
-    def __init__(self) -> None:
+    upload_id: str
+    state: str
+    file_id: str | None = None
+    result_verified: bool = False
+
+
+class UploadStore:
+    """Files held by the emulated service, on disk in a private temporary folder, and the receipts of
+    named uploads, by (API key, upload id). Callers hold the lock for the dicts; bytes are written outside
+    it."""
+
+    def __init__(self, receipts_status: int = 200) -> None:
         self._dir = tempfile.TemporaryDirectory(prefix="evolink-emulator-uploads-")
         self.files: dict[str, StoredFile] = {}
         #: Uploads the service accepted (every route), since the last reset: tests count them.
         self.uploads = 0
         self.deleted = 0
+        #: The ``X-Evo-Upload-Id`` of every upload request that reached a route, in order (None: none sent).
+        self.upload_ids: list[str | None] = []
+        self.receipts: dict[tuple[str, str], Receipt] = {}
+        self._default_receipts_status = check_receipts_status(receipts_status)
+        #: 200 serves receipts; 404 or 405 answers the route as an older file service does.
+        self.receipts_status = self._default_receipts_status
         self._ids = itertools.count(1)
         self._id_lock = threading.Lock()
 
@@ -80,6 +102,9 @@ class UploadStore:
         for file_id in list(self.files):
             self._drop(file_id)
         self.uploads = self.deleted = 0
+        self.upload_ids.clear()
+        self.receipts.clear()
+        self.receipts_status = self._default_receipts_status
 
 
 def _iso(seconds: float) -> str:

@@ -62,6 +62,10 @@ async def misbehave(rule: FaultRule, request: web.Request, handle: Handle) -> we
     headers = {"Retry-After": rule.retry_after} if rule.retry_after is not None else None
     if rule.body == "html":
         return html_error(rule.status, headers)
+    if rule.body == "success_false":  # the file service's way: HTTP 200, and the status as `code`
+        message = _MESSAGES.get(rule.status, reason(rule.status))
+        envelope = {"success": False, "code": rule.status, "msg": message, "data": None}
+        return web.json_response(envelope, status=200, headers=headers)
     return json_error(
         rule.status,
         _MESSAGES.get(rule.status, reason(rule.status)),

@@ -11,7 +11,7 @@ from typing import Any
 
 from airflow_evolink.emulator.billing import Credits, Ledger
 from airflow_evolink.emulator.clock import Clock
-from airflow_evolink.emulator.config import EmulatorConfig, check_pricing_status
+from airflow_evolink.emulator.config import EmulatorConfig, check_pricing_status, check_receipts_status
 from airflow_evolink.emulator.faults import FaultPlan, Faults
 from airflow_evolink.emulator.filestore import UploadStore
 from airflow_evolink.emulator.idempotency import IdempotencyLedger
@@ -33,7 +33,7 @@ class EmulatorState:
         self.recorder = Recorder(config.request_log_limit)
         self.idempotency = IdempotencyLedger()
         self.bucket = self._new_bucket()
-        self.uploads = UploadStore()
+        self.uploads = UploadStore(config.upload_receipts_status)
         self.pricing = PricingRoutes(status=config.pricing_status)
 
     def settle(self) -> None:
@@ -150,10 +150,35 @@ class StateView:
         with self._state.lock:
             store = self._state.uploads
             files = [
-                {"file_id": f.file_id, "name": f.name, "size": f.size, "mime_type": f.mime_type}
+                {
+                    "file_id": f.file_id,
+                    "name": f.name,
+                    "size": f.size,
+                    "mime_type": f.mime_type,
+                    "upload_id": f.upload_id,
+                }
                 for f in store.files.values()
             ]
-            return {"uploads": store.uploads, "deleted": store.deleted, "files": files}
+            receipts = [
+                {"upload_id": r.upload_id, "state": r.state, "file_id": r.file_id}
+                for r in store.receipts.values()
+            ]
+            return {
+                "uploads": store.uploads,
+                "deleted": store.deleted,
+                "files": files,
+                "upload_ids": list(store.upload_ids),
+                "receipts": receipts,
+                "receipts_status": store.receipts_status,
+            }
+
+    def set_upload_receipts(self, status: int) -> int:
+        """Make the receipts route answer normally (200) or as an older file service without it (404,
+        405); ``reset()`` restores the config's setting."""
+        check_receipts_status(status)
+        with self._state.lock:
+            self._state.uploads.receipts_status = status
+        return status
 
     def uploaded_bytes(self, file_id: str) -> bytes:
         """The bytes the file service holds for ``file_id`` (KeyError when it holds none)."""

@@ -8,6 +8,7 @@ evolink-cli ``services/file-client.js``), all behind the same Bearer key as /v1:
   GET    /api/v1/files/quota
   GET    /api/v1/files/list?page=&pageSize=
   DELETE /api/v1/files/{file_id}
+  GET    /api/v1/files/upload-receipts/{upload_id}
 Answers are ``{success, code, msg, data}``; an upload's ``data`` is ``{file_id, file_name, file_size,
 mime_type, file_url, download_url, expires_at}``. Files live 72 h (``file_ttl_seconds``), at most 100 MB
 each (``upload_max_bytes``), at most 100 per account (``file_quota``).
@@ -16,6 +17,17 @@ Our guesses, where the docs are silent: a full quota answers HTTP 403 with code 
 a file too large answers 413 ``file_too_large``; ``expires_at`` is ISO 8601 UTC; ``file_url`` is
 ``/uploads/{file_id}/{name}`` on this server, which serves the bytes without auth (as a CDN link would)
 until the file expires or is deleted; quota's ``data`` is ``{used, limit, remaining}``.
+
+Upload receipts (evolink-cli ``services/file-client.js``): every upload route takes an ``X-Evo-Upload-Id``
+header (16-128 characters, ``[A-Za-z0-9][A-Za-z0-9_-]{15,127}``) that names the upload; a bad one is refused
+with 400 before the body is read. The service keeps one receipt per (API key, upload id): ``done`` with the
+file once it is stored, ``outcome_unknown`` when the body stopped arriving (nothing stored). A client whose
+answer was lost reads ``GET /api/v1/files/upload-receipts/{id}``: ``{upload_id, state, result_verified,
+file{file_id, file_url, file_size}}`` (``file`` is null unless ``done``), as the facts list it, without the
+``{success, data}`` envelope. Our guesses: an id not seen, another key's, or one whose file has expired or
+been deleted answers 404; an upload sent again under the same id replaces the receipt;
+``result_verified`` is true when the stored size is the size the body declared. Older file services have no
+receipts route: ``upload_receipts_status`` (config or control API) makes it answer 404 or 405.
 """
 
 from __future__ import annotations
@@ -33,7 +45,7 @@ import aiohttp
 from aiohttp import web
 
 from airflow_evolink.emulator.context import base_url, context_of, state_of
-from airflow_evolink.emulator.filestore import SERVE_PREFIX, StoredFile
+from airflow_evolink.emulator.filestore import SERVE_PREFIX, Receipt, StoredFile
 from airflow_evolink.emulator.misbehave import reset_connection
 
 PREFIX = "/api/v1/files"
@@ -41,6 +53,11 @@ FILE_QUOTA_EXCEEDED = "file_quota_exceeded"  # our guess at the service's code
 FILE_TOO_LARGE = "file_too_large"  # our guess
 CHUNK_BYTES = 256 * 1024
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
+UPLOAD_ID_HEADER = "X-Evo-Upload-Id"
+UPLOAD_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{15,127}")
+RECEIPTS = f"{PREFIX}/upload-receipts"
+DONE = "done"
+OUTCOME_UNKNOWN = "outcome_unknown"
 
 
 def add_upload_routes(app: web.Application) -> None:
@@ -51,6 +68,7 @@ def add_upload_routes(app: web.Application) -> None:
     router.add_get(f"{PREFIX}/quota", quota)
     router.add_get(f"{PREFIX}/list", list_files)
     router.add_delete(f"{PREFIX}/{{file_id}}", delete_file)
+    router.add_get(f"{RECEIPTS}/{{upload_id}}", read_receipt)
     router.add_get(f"{SERVE_PREFIX}/{{file_id}}/{{name}}", serve)
 
 
@@ -63,10 +81,18 @@ def fail(status: int, code: str | int, message: str) -> web.Response:
 
 
 def _refusal_before_upload(request: web.Request) -> web.Response | None:
-    """The quota, and a declared size over the limit, refused before any byte is read."""
+    """A bad upload id, and the quota, refused before any byte is read; a good upload id is recorded."""
     state = state_of(request)
     config = state.config
+    upload_id = request.headers.get(UPLOAD_ID_HEADER)
+    if upload_id is not None and not UPLOAD_ID_PATTERN.fullmatch(upload_id):
+        return fail(
+            400,
+            "invalid_request",
+            f"{UPLOAD_ID_HEADER} must be 16-128 characters: a letter or digit, then letters, digits, _ or -",
+        )
     with state.lock:
+        state.uploads.upload_ids.append(upload_id)
         state.uploads.expire(state.clock.now(), config.file_ttl_seconds)
         held = len(state.uploads.files)
     if held >= config.file_quota:
@@ -119,10 +145,19 @@ async def upload_stream(request: web.Request) -> web.StreamResponse:
         return _too_large(limit)
     except (_Aborted, ConnectionError, aiohttp.ClientPayloadError):
         _unlink(path)
+        _note_receipt(request, None)  # the body stopped arriving: whether it was meant whole is unknown
         return web.Response(status=400)
     name = part.filename or "upload"
     mime = part.headers.get("Content-Type", "application/octet-stream")
-    return _stored(request, file_id, path, name, size, mime)
+    return _stored(request, file_id, path, name, size, mime, verified=_declared_size(part) in (None, size))
+
+
+def _declared_size(part: aiohttp.BodyPartReader) -> int | None:
+    """The size a multipart part declares for itself, when it does (few clients do)."""
+    try:
+        return int(part.headers.get("Content-Length", ""))
+    except ValueError:
+        return None
 
 
 async def _json_upload(request: web.Request, field: str) -> web.Response | tuple[Any, str]:
@@ -195,21 +230,89 @@ async def upload_url(request: web.Request) -> web.StreamResponse:
     return _stored(request, file_id, path, name, size, mime)
 
 
-def _stored(request: web.Request, file_id: str, path: Path, name: str, size: int, mime: str) -> web.Response:
+def _stored(
+    request: web.Request,
+    file_id: str,
+    path: Path,
+    name: str,
+    size: int,
+    mime: str,
+    *,
+    verified: bool = True,
+) -> web.Response:
     state = state_of(request)
     config = state.config
     safe = _SAFE_NAME.sub("_", os.path.basename(name)).strip("._") or "upload"
+    upload_id = request.headers.get(UPLOAD_ID_HEADER)
     with state.lock:
         if len(state.uploads.files) >= config.file_quota:  # filled up while this one streamed
             _unlink(path)
             return fail(403, FILE_QUOTA_EXCEEDED, f"File quota exceeded ({config.file_quota} files)")
         wall = state.clock.wall()
         stored = StoredFile(
-            file_id, safe, size, mime, path, state.clock.now(), wall, wall + config.file_ttl_seconds
+            file_id,
+            safe,
+            size,
+            mime,
+            path,
+            state.clock.now(),
+            wall,
+            wall + config.file_ttl_seconds,
+            upload_id,
         )
         state.uploads.files[file_id] = stored
         state.uploads.uploads += 1
+        _note_receipt(request, stored, verified=verified)
     return ok(stored.view(base_url(request), config.file_ttl_seconds))
+
+
+def _note_receipt(request: web.Request, stored: StoredFile | None, *, verified: bool = False) -> None:
+    """Keep the receipt of a named upload: ``done`` with its file, or ``outcome_unknown`` without one."""
+    upload_id = request.headers.get(UPLOAD_ID_HEADER)
+    api_key = context_of(request).api_key
+    if upload_id is None or not api_key:
+        return
+    state = state_of(request)
+    receipt = (
+        Receipt(upload_id, DONE, stored.file_id, verified)
+        if stored is not None
+        else Receipt(upload_id, OUTCOME_UNKNOWN)
+    )
+    with state.lock:
+        state.uploads.receipts[(api_key, upload_id)] = receipt
+
+
+async def read_receipt(request: web.Request) -> web.Response:
+    """``GET /api/v1/files/upload-receipts/{upload_id}``: this key's receipt of that upload."""
+    state = state_of(request)
+    upload_id = request.match_info["upload_id"]
+    with state.lock:
+        switched = state.uploads.receipts_status
+        state.uploads.expire(state.clock.now(), state.config.file_ttl_seconds)
+        receipt = state.uploads.receipts.get((context_of(request).api_key, upload_id))
+        stored = state.uploads.files.get(receipt.file_id) if receipt and receipt.file_id else None
+    if switched == 404:
+        return fail(404, 404, f"Not Found: GET {request.path}")
+    if switched == 405:
+        return web.json_response(
+            {"success": False, "code": 405, "msg": "Method Not Allowed", "data": None},
+            status=405,
+            headers={"Allow": "DELETE"},
+        )
+    if receipt is None or (receipt.state == DONE and stored is None):
+        return fail(404, "upload_receipt_not_found", f"No receipt for upload {upload_id}")
+    file = None
+    if stored is not None:
+        url = stored.view(base_url(request), state.config.file_ttl_seconds)["file_url"]
+        file = {"file_id": stored.file_id, "file_url": url, "file_size": stored.size}
+    return web.json_response(
+        {
+            "upload_id": receipt.upload_id,
+            "state": receipt.state,
+            "result_verified": receipt.result_verified,
+            "file": file,
+        }
+    )
 
 
 async def quota(request: web.Request) -> web.Response:

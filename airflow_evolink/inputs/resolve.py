@@ -9,6 +9,10 @@ the file service's ``expires_at``: a retry, or a second field with the same file
 still has :data:`REUSE_MARGIN_SECONDS` to live instead of sending it again. Reuse also keeps the request
 body, and so the Idempotency-Key derived from it, the same across tries. Presigned URLs are kept there
 too, for the same reason; they never go to a log or XCom (only the URL without its query string does).
+
+Each upload is named (``X-Evo-Upload-Id``) after the task instance and the SHA-256 of the file, so every
+try of one task instance names the same upload: a later try reads the receipt of an earlier try's upload
+whose answer was lost before it sends the file again (see :mod:`airflow_evolink.hooks.files`).
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ from urllib.parse import urlsplit, urlunsplit
 from fsspec import AbstractFileSystem
 
 from airflow_evolink.core.errors import EvolinkValidationError
-from airflow_evolink.hooks.files import MAX_UPLOAD_BYTES, FileServiceClient
+from airflow_evolink.hooks.files import MAX_UPLOAD_BYTES, FileServiceClient, file_sha256, upload_id_for
 from airflow_evolink.inputs.paths import InputRef, StorageFile, open_storage, sniff_content_type
 from airflow_evolink.inputs.shared import SharedUploads
 from airflow_evolink.storage.checksum import new_checksum
@@ -205,8 +209,17 @@ def _upload(
             ledger.uploads[key] = record
             ledger.save()
     if not reused:
+        # A second read of the file (the first was the fingerprint's, or none): the id must name these
+        # exact bytes before any of them is sent.
+        instance, try_number = current_task_instance()
+        upload_id = upload_id_for(file_sha256(item.file.open), instance)
         uploaded = client().upload_stream(
-            item.file.open, size=item.size, filename=item.file.name, content_type=item.content_type
+            item.file.open,
+            size=item.size,
+            filename=item.file.name,
+            content_type=item.content_type,
+            upload_id=upload_id,
+            earlier_try=try_number > 1,
         )
         record = {
             "file_id": uploaded.file_id,
@@ -228,6 +241,19 @@ def _upload(
         expires_at=_iso(float(record["expires_at"])),
         reused=reused,
     )
+
+
+def current_task_instance() -> tuple[tuple[str, str, str, int] | None, int]:
+    """(dag_id, task_id, run_id, map_index) of the running task instance and its try number, or
+    ``(None, 1)`` outside one (then each upload gets an id of its own)."""
+    try:
+        from airflow.sdk import get_current_context
+
+        ti = get_current_context()["ti"]
+        identity = (str(ti.dag_id), str(ti.task_id), str(ti.run_id), int(getattr(ti, "map_index", -1)))
+        return identity, int(getattr(ti, "try_number", 1) or 1)
+    except Exception:  # no task instance running here
+        return None, 1
 
 
 def _presign(item: _Checked, ledger: InputLedger, now: float) -> tuple[str, ResolvedInput]:
