@@ -35,3 +35,23 @@ for dag_id, variant in VARIANTS.items():
             poll_interval=0.5,
             **{**BASE, **variant},
         )
+
+# Two map indexes, one frame: each instance uploads it under its own upload id (cleanup_uploads lets the
+# second upload rather than reuse the first's file).
+with DAG(
+    "inputs_mapped",
+    schedule=None,
+    start_date=datetime(2026, 1, 1),
+    catchup=False,
+    tags=["evolink-tests"],
+    params={"first": "https://example.com/first.png"},
+):
+    EvolinkSubmitVideoOperator.partial(
+        task_id="generate",
+        retries=0,
+        poll_interval=0.2,
+        wait_for_completion=True,
+        cleanup_uploads=True,
+        model=BASE["model"],
+        **FIRST,
+    ).expand(prompt=["from the lake", "from the hill"])
