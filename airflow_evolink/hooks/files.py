@@ -288,8 +288,9 @@ class FileServiceClient:
         )
 
     def _note(self, message: str, *args: Any) -> None:
+        """One line per receipt read, saying which path was taken (the failed send was warned of)."""
         if self.log is not None:
-            self.log.warning(message, *args)
+            self.log.info(message, *args)
 
     def delete(self, file_id: str) -> bool:
         """Delete one file; ``False`` when the service no longer has it (expired or already deleted)."""
