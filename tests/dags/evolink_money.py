@@ -122,10 +122,20 @@ with DAG("money_price_changed", schedule=None, start_date=START, catchup=False, 
         reprice(plan.output)
     )
 
+#: The tests' connection to the emulator whose extra ``retry`` gives up after two sends (tests/conftest.py):
+#: a try meant to fail on a faulted read fails in a fraction of a second, not after the default backoff.
+FAST_RETRIES = {"evolink_conn_id": "evolink_fast_retries"}
+
 # A try that fails before its checks pass (the balance read) paid for nothing: the next try checks again.
 with DAG("money_checks_retried", schedule=None, start_date=START, catchup=False, tags=["evolink-tests"]):
     EvolinkSubmitVideoOperator(
-        task_id="generate", retries=1, retry_delay=timedelta(0), min_credits=1, max_credits=1000, **CLIP
+        task_id="generate",
+        retries=1,
+        retry_delay=timedelta(0),
+        min_credits=1,
+        max_credits=1000,
+        **FAST_RETRIES,
+        **CLIP,
     )
 
 # A try that fails before any POST (the balance read), then a later try whose cap is below the price
@@ -137,6 +147,7 @@ with DAG("money_cap_on_retry", schedule=None, start_date=START, catchup=False, t
         retry_delay=timedelta(0),
         min_credits=1,
         max_credits="{{ '1000' if ti.try_number == 1 else '1' }}",
+        **FAST_RETRIES,
         **CLIP,
     )
 
