@@ -82,7 +82,10 @@ class RetryPolicy:
             if name not in fields:
                 raise ValueError(f"{source} has an unknown field {name!r}; known fields: {', '.join(fields)}")
             _check_setting(source, name, value)
-        return cls(**{name: (float(value) if name in _SECONDS else value) for name, value in data.items()})
+        settings: dict[str, Any] = {
+            name: float(value) if name in _SECONDS else value for name, value in data.items()
+        }
+        return cls(**settings)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
