@@ -147,14 +147,14 @@ class EvolinkHook(HttpHook):
 
     # ---- connection resolution ------------------------------------------------------------------------
     @cached_property
-    def _connection(self) -> Any:
+    def _airflow_connection(self) -> Any:
         """The Airflow connection, looked up once per hook (sync: never from the triggerer's loop)."""
         return self.get_connection(self.evolink_conn_id)
 
     @cached_property
     def connection_config(self) -> EvolinkConnectionConfig:
         """The connection, looked up once per hook. The key is registered with the log masker."""
-        conn = self._connection
+        conn = self._airflow_connection
         mask_secret(conn.password)
         return EvolinkConnectionConfig.from_connection(conn, timeout=self.timeout)
 
@@ -169,7 +169,7 @@ class EvolinkHook(HttpHook):
         cached = self.__dict__.get("connection_config")
         if cached is not None:
             return cast(RetryPolicy, cached.retry_policy)
-        return retry_policy_from_connection(self._connection)
+        return retry_policy_from_connection(self._airflow_connection)
 
     async def aconnection_config(self) -> EvolinkConnectionConfig:
         """The same as :attr:`connection_config`, without blocking the event loop."""
@@ -232,7 +232,7 @@ class EvolinkHook(HttpHook):
         cached = self.__dict__.get("connection_config")
         if cached is not None:
             return str(cached.base_url)
-        conn = self._connection
+        conn = self._airflow_connection
         return normalize_base_url(conn.host, scheme=conn.schema or None, port=conn.port)
 
     def estimate_cost(

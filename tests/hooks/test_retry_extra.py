@@ -96,8 +96,8 @@ def test_async_calls_read_the_extra_without_a_blocking_lookup(clean_emulator, co
     with pytest.raises(EvolinkServerError):
         asyncio.run(hook.async_get_credits())
     assert credit_reads(clean_emulator) == 2
-    # The connection came through the async lookup; the hook's sync one (``_connection``) never ran.
-    assert "_connection" not in hook.__dict__
+    # The connection came through the async lookup; the hook's sync one (``_airflow_connection``) never ran.
+    assert "_airflow_connection" not in hook.__dict__
 
 
 def test_the_policy_a_trigger_carries_is_the_extras(clean_emulator, conn_env):
