@@ -322,13 +322,10 @@ class EvolinkHook(HttpHook):
         try:
             return retrying(lambda: parse(send_sync(self.session, config, call)))
         except EvolinkError as exc:
-            if outcome_unknown(call, exc):
-                raise EvolinkOutcomeUnknownError(
-                    exc,
-                    idempotency_key=call.idempotency_key,
-                    attempts=retrying.statistics.get("attempt_number"),
-                ) from exc
-            raise
+            unknown = _outcome_unknown_error(call, exc, retrying.statistics)
+            if unknown is None:
+                raise
+            raise unknown from exc
 
     def _log_submission(self, task: EvolinkTask, call: ApiCall) -> None:
         if task.idempotency_replayed:
@@ -389,13 +386,21 @@ class EvolinkHook(HttpHook):
         try:
             return await retrying(attempt)
         except EvolinkError as exc:
-            if outcome_unknown(call, exc):
-                raise EvolinkOutcomeUnknownError(
-                    exc,
-                    idempotency_key=call.idempotency_key,
-                    attempts=retrying.statistics.get("attempt_number"),
-                ) from exc
-            raise
+            unknown = _outcome_unknown_error(call, exc, retrying.statistics)
+            if unknown is None:
+                raise
+            raise unknown from exc
+
+
+def _outcome_unknown_error(
+    call: ApiCall, exc: EvolinkError, statistics: Mapping[str, Any]
+) -> EvolinkOutcomeUnknownError | None:
+    """For a paid POST whose job may or may not exist after its sends: the retryable error naming its key."""
+    if not outcome_unknown(call, exc):
+        return None
+    return EvolinkOutcomeUnknownError(
+        exc, idempotency_key=call.idempotency_key, attempts=statistics.get("attempt_number")
+    )
 
 
 def _plain_body(request: Mapping[str, Any]) -> dict[str, Any]:
