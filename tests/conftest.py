@@ -39,6 +39,9 @@ os.environ.pop("AIRFLOW_CONN_EVOLINK_DEFAULT", None)
 from airflow_evolink.emulator import EmulatorConfig, EmulatorServer  # noqa: E402
 
 TEST_API_KEY = "sk-test-4f9c2a7e1b"
+#: A connection (extra ``retry``) that gives up on a transient failure after two sends, 50 ms apart.
+FAST_RETRIES_CONN_ID = "evolink_fast_retries"
+FAST_RETRIES = {"max_attempts": 2, "paid_max_attempts": 2, "initial_wait": 0.05, "jitter": 0}
 
 
 def connection_json(base_url: str, api_key: str = TEST_API_KEY, **extra: object) -> str:
@@ -56,6 +59,10 @@ def emulator() -> Iterator[EmulatorServer]:
     # The emulator serves the file service too (input uploads): the extra points there.
     os.environ["AIRFLOW_CONN_EVOLINK_DEFAULT"] = connection_json(
         server.base_url, files_base_url=server.base_url
+    )
+    # The same emulator through a connection whose extra retries fast: for DAGs whose tries fail on purpose.
+    os.environ[f"AIRFLOW_CONN_{FAST_RETRIES_CONN_ID.upper()}"] = connection_json(
+        server.base_url, files_base_url=server.base_url, retry=FAST_RETRIES
     )
     try:
         yield server

@@ -37,7 +37,7 @@ def usd_to_uc(usd: int | float | str | Decimal) -> Decimal:
 def format_uc(uc: int | Decimal) -> str:
     """``27 credits (270,000 UC, ~$0.40)``: an amount whose unit is certain, with its dollar figure."""
     credits = uc_to_credits(uc)
-    return f"{_plain(credits)} credits ({_plain(Decimal(uc))} UC, {_usd(uc_to_usd(uc))})"
+    return f"{plain_decimal(credits)} credits ({plain_decimal(Decimal(uc))} UC, {_usd(uc_to_usd(uc))})"
 
 
 def format_known_credits(credits: int | float | str | Decimal | None) -> str:
@@ -45,7 +45,7 @@ def format_known_credits(credits: int | float | str | Decimal | None) -> str:
     if credits is None:
         return "unknown"
     value = _decimal(credits)
-    return f"{_plain(value)} credits ({_usd(value / CREDITS_PER_USD)})"
+    return f"{plain_decimal(value)} credits ({_usd(value / CREDITS_PER_USD)})"
 
 
 def _decimal(value: int | float | str | Decimal) -> Decimal:
@@ -54,9 +54,12 @@ def _decimal(value: int | float | str | Decimal) -> Decimal:
     return Decimal(value)
 
 
-def _plain(value: Decimal) -> str:
-    """Thousands separators, no exponent, no trailing zeros: ``1,095.3996``, ``270,000``."""
-    text = f"{value:,f}"
+def plain_decimal(value: Decimal, *, grouped: bool = True) -> str:
+    """No exponent, no trailing zeros, thousands separators unless ``grouped`` is false.
+
+    ``1,095.3996`` and ``270,000`` to read; ``1095.3996`` (``grouped=False``) where a program reads it.
+    """
+    text = f"{value:,f}" if grouped else f"{value:f}"
     return text.rstrip("0").rstrip(".") if "." in text else text
 
 

@@ -66,6 +66,27 @@ class RetryPolicy:
         known = {key: value for key, value in data.items() if key in cls.__dataclass_fields__}
         return cls(**known)
 
+    @classmethod
+    def from_settings(cls, data: Any, *, source: str) -> RetryPolicy:
+        """A policy from user settings (a connection extra), checked field by field.
+
+        Unlike :meth:`from_dict` (a trigger's own serialized policy), a misspelt or out-of-range field is
+        an error naming ``source`` and the field, not silently the default.
+        """
+        if data is None:
+            return cls()
+        if not isinstance(data, dict):
+            raise ValueError(f"{source} must be an object of RetryPolicy fields, got {type(data).__name__}")
+        fields = cls.__dataclass_fields__
+        for name, value in data.items():
+            if name not in fields:
+                raise ValueError(f"{source} has an unknown field {name!r}; known fields: {', '.join(fields)}")
+            _check_setting(source, name, value)
+        settings: dict[str, Any] = {
+            name: float(value) if name in _SECONDS else value for name, value in data.items()
+        }
+        return cls(**settings)
+
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
@@ -129,6 +150,21 @@ class RetryPolicy:
             "before_sleep": before_sleep,
             "reraise": True,
         }
+
+
+_COUNTS = frozenset({"max_attempts", "paid_max_attempts"})
+_SECONDS = frozenset({"initial_wait", "max_wait", "max_retry_after", "jitter", "max_elapsed"})
+
+
+def _check_setting(source: str, name: str, value: Any) -> None:
+    if name in _COUNTS:
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{source} field {name!r} must be a whole number of at least 1 (got {value!r})")
+        return
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < float("inf"):
+        raise ValueError(f"{source} field {name!r} must be a number of seconds, 0 or more (got {value!r})")
+    if name == "max_elapsed" and value == 0:
+        raise ValueError(f"{source} field 'max_elapsed' must be more than 0 seconds (got {value!r})")
 
 
 class StopAfterCountedAttempts(stop_base):

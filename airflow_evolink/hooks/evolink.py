@@ -11,7 +11,7 @@ import uuid
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from functools import cached_property
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import aiohttp
 import requests
@@ -38,7 +38,11 @@ from airflow_evolink.core.retry import RetryPolicy, outcome_unknown
 from airflow_evolink.core.task import EvolinkTask, UnlistedStatusWarning, parse_task
 from airflow_evolink.get_provider_info import UI_FIELD_BEHAVIOUR
 from airflow_evolink.hooks.async_transport import send_async, shared_session
-from airflow_evolink.hooks.connection import PROVIDER_EXTRA_KEYS, EvolinkConnectionConfig
+from airflow_evolink.hooks.connection import (
+    PROVIDER_EXTRA_KEYS,
+    EvolinkConnectionConfig,
+    retry_policy_from_connection,
+)
 from airflow_evolink.hooks.files import FileServiceClient
 from airflow_evolink.hooks.sync_transport import send_sync
 from airflow_evolink.pricing.client import PricingClient
@@ -71,7 +75,8 @@ class EvolinkHook(HttpHook):
     :param evolink_conn_id: the Airflow connection to use.
     :param timeout: seconds to wait for an answer (or a ``(connect, read)`` pair); the connection extra
         ``timeout`` is used when this is not given.
-    :param retry_policy: how transient failures are retried (a :class:`RetryPolicy` or its dict).
+    :param retry_policy: how transient failures are retried (a :class:`RetryPolicy` or its dict); the
+        connection extra ``retry`` is used when this is not given.
     """
 
     conn_name_attr = "evolink_conn_id"
@@ -91,11 +96,13 @@ class EvolinkHook(HttpHook):
         super().__init__(method="GET", http_conn_id=evolink_conn_id)
         self.evolink_conn_id = evolink_conn_id
         self.timeout = timeout
-        self.retry_policy = (
-            retry_policy
-            if isinstance(retry_policy, RetryPolicy)
-            else RetryPolicy.from_dict(dict(retry_policy or {}))
-        )
+        if retry_policy is not None:
+            # Wins over the connection extra: set where the cached property would store its value.
+            self.__dict__["retry_policy"] = (
+                retry_policy
+                if isinstance(retry_policy, RetryPolicy)
+                else RetryPolicy.from_dict(dict(retry_policy))
+            )
         self._sleep = sleep
 
     def __repr__(self) -> str:
@@ -140,11 +147,29 @@ class EvolinkHook(HttpHook):
 
     # ---- connection resolution ------------------------------------------------------------------------
     @cached_property
+    def _airflow_connection(self) -> Any:
+        """The Airflow connection, looked up once per hook (sync: never from the triggerer's loop)."""
+        return self.get_connection(self.evolink_conn_id)
+
+    @cached_property
     def connection_config(self) -> EvolinkConnectionConfig:
         """The connection, looked up once per hook. The key is registered with the log masker."""
-        conn = self.get_connection(self.evolink_conn_id)
+        conn = self._airflow_connection
         mask_secret(conn.password)
         return EvolinkConnectionConfig.from_connection(conn, timeout=self.timeout)
+
+    @cached_property
+    def retry_policy(self) -> RetryPolicy:
+        """The ``retry_policy`` argument, else the connection extra ``retry``, else the defaults.
+
+        Needs no API key (the public pricing route is retried under it too). The async calls resolve
+        the connection without blocking first (:meth:`aconnection_config`), so this never looks it up
+        from the triggerer's event loop.
+        """
+        cached = self.__dict__.get("connection_config")
+        if cached is not None:
+            return cast(RetryPolicy, cached.retry_policy)
+        return retry_policy_from_connection(self._airflow_connection)
 
     async def aconnection_config(self) -> EvolinkConnectionConfig:
         """The same as :attr:`connection_config`, without blocking the event loop."""
@@ -207,7 +232,7 @@ class EvolinkHook(HttpHook):
         cached = self.__dict__.get("connection_config")
         if cached is not None:
             return str(cached.base_url)
-        conn = self.get_connection(self.evolink_conn_id)
+        conn = self._airflow_connection
         return normalize_base_url(conn.host, scheme=conn.schema or None, port=conn.port)
 
     def estimate_cost(
@@ -297,13 +322,10 @@ class EvolinkHook(HttpHook):
         try:
             return retrying(lambda: parse(send_sync(self.session, config, call)))
         except EvolinkError as exc:
-            if outcome_unknown(call, exc):
-                raise EvolinkOutcomeUnknownError(
-                    exc,
-                    idempotency_key=call.idempotency_key,
-                    attempts=retrying.statistics.get("attempt_number"),
-                ) from exc
-            raise
+            unknown = _outcome_unknown_error(call, exc, retrying.statistics)
+            if unknown is None:
+                raise
+            raise unknown from exc
 
     def _log_submission(self, task: EvolinkTask, call: ApiCall) -> None:
         if task.idempotency_replayed:
@@ -364,13 +386,21 @@ class EvolinkHook(HttpHook):
         try:
             return await retrying(attempt)
         except EvolinkError as exc:
-            if outcome_unknown(call, exc):
-                raise EvolinkOutcomeUnknownError(
-                    exc,
-                    idempotency_key=call.idempotency_key,
-                    attempts=retrying.statistics.get("attempt_number"),
-                ) from exc
-            raise
+            unknown = _outcome_unknown_error(call, exc, retrying.statistics)
+            if unknown is None:
+                raise
+            raise unknown from exc
+
+
+def _outcome_unknown_error(
+    call: ApiCall, exc: EvolinkError, statistics: Mapping[str, Any]
+) -> EvolinkOutcomeUnknownError | None:
+    """For a paid POST whose job may or may not exist after its sends: the retryable error naming its key."""
+    if not outcome_unknown(call, exc):
+        return None
+    return EvolinkOutcomeUnknownError(
+        exc, idempotency_key=call.idempotency_key, attempts=statistics.get("attempt_number")
+    )
 
 
 def _plain_body(request: Mapping[str, Any]) -> dict[str, Any]:

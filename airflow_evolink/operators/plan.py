@@ -24,7 +24,7 @@ from typing import Any
 
 from airflow_evolink.core.errors import EvolinkValidationError
 from airflow_evolink.core.models import build_video_request
-from airflow_evolink.core.money import format_uc, uc_to_credits, uc_to_usd
+from airflow_evolink.core.money import format_uc, plain_decimal, uc_to_credits, uc_to_usd
 from airflow_evolink.hooks.evolink import EvolinkHook
 from airflow_evolink.inputs.paths import with_stand_ins
 from airflow_evolink.operators.preflight import (
@@ -67,7 +67,7 @@ class Plan:
         and USD (a price-rule figure, whose unit is certain)."""
         return {
             "policy": self.policy,
-            "budget_uc": None if self.budget is None else str(_plain(self.budget.uc)),
+            "budget_uc": None if self.budget is None else str(plain_decimal(self.budget.uc, grouped=False)),
             "budget": None if self.budget is None else self.budget.label,
             "requests": self.rows,
             "per_model": {
@@ -249,13 +249,8 @@ class EvolinkPlanBudgetOperator(BaseOperator):
 
 
 def _credits(uc: int) -> str:
-    return _plain(uc_to_credits(uc))
+    return plain_decimal(uc_to_credits(uc), grouped=False)
 
 
 def _usd(uc: int) -> str:
     return f"{uc_to_usd(uc):.6f}"
-
-
-def _plain(value: Decimal) -> str:
-    text = f"{value:f}"
-    return text.rstrip("0").rstrip(".") if "." in text else text

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from airflow_evolink.core.account import format_credits
 from airflow_evolink.core.errors import EvolinkError, EvolinkValidationError
 from airflow_evolink.core.models import REQUEST_FIELDS
-from airflow_evolink.core.money import credits_to_uc, format_uc, usd_to_uc
+from airflow_evolink.core.money import credits_to_uc, format_uc, plain_decimal, usd_to_uc
 from airflow_evolink.core.protocol import check_idempotency_key
 from airflow_evolink.pricing.estimate import CostEstimate
 from airflow_evolink.utils import xcom_keys
@@ -90,26 +90,24 @@ class Cap:
         credits_value = parse_limit(credits_name, credits)
         if usd_value is not None:
             limits.append(
-                cls(usd_to_uc(usd_value), f"{usd_name}={usd_value} ({_uc(usd_to_uc(usd_value))} UC)")
+                cls(
+                    usd_to_uc(usd_value), f"{usd_name}={usd_value} ({plain_decimal(usd_to_uc(usd_value))} UC)"
+                )
             )
         if credits_value is not None:
             uc = credits_to_uc(credits_value)
-            limits.append(cls(uc, f"{credits_name}={credits_value} ({_uc(uc)} UC)"))
+            limits.append(cls(uc, f"{credits_name}={credits_value} ({plain_decimal(uc)} UC)"))
         return min(limits, key=lambda cap: cap.uc) if limits else None
 
 
 def estimate_safely(estimator: Estimator | None, request: VideoRequest, model: str) -> CostEstimate:
     """The estimate, or an ``unavailable`` one saying why: pricing never stops an uncapped request."""
     if estimator is None:
-        return CostEstimate(
-            model=model, status="unavailable", uc=None, reason="this hook cannot price requests"
-        )
+        return CostEstimate.unavailable(model, "this hook cannot price requests")
     try:
         return estimator(request)
     except Exception as exc:  # pricing is advisory unless a cap or plan depends on it
-        return CostEstimate(
-            model=model, status="unavailable", uc=None, reason=f"pricing failed: {type(exc).__name__}: {exc}"
-        )
+        return CostEstimate.unavailable(model, f"pricing failed: {type(exc).__name__}: {exc}")
 
 
 def check_cap(estimate: CostEstimate, cap: Cap | None, *, allow_partial: bool) -> None:
@@ -296,8 +294,3 @@ def _refuse_blank(name: str, value: Any, wanted: str) -> None:
         raise EvolinkValidationError(
             name, f"is empty (a template that rendered to nothing?): give {wanted}, or leave it unset", value
         )
-
-
-def _uc(value: Decimal) -> str:
-    text = f"{value:,f}"
-    return text.rstrip("0").rstrip(".") if "." in text else text

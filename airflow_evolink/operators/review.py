@@ -20,6 +20,7 @@ from typing import Any
 from urllib.parse import quote, unquote, urlencode, urlsplit
 
 from airflow_evolink.core.account import format_credits
+from airflow_evolink.core.videos import VIDEO_SUFFIXES, is_video_name
 from airflow_evolink.links.evolink import GALLERY_PREFIX, api_base, gallery_path
 from airflow_evolink.utils import xcom_keys
 from airflow_evolink.utils.review_terms import (
@@ -50,8 +51,6 @@ DEFAULT_RESPONSE_TIMEOUT = timedelta(days=3)
 REQUIRED_AIRFLOW = "3.1"
 #: The default subject; at run time it becomes "Review the Evolink video: <prompt>".
 DEFAULT_SUBJECT = "Review the Evolink video"
-#: The names a published video may have (the gallery plays the same ones).
-VIDEO_SUFFIXES = frozenset({".mp4", ".m4v", ".mov", ".webm", ".mkv"})
 #: At most this many stored copies are recorded as reviewed (a generation has a handful).
 MAX_REVIEWED_PATHS = 100
 
@@ -94,7 +93,7 @@ def staged_videos(paths: Any, staging: str) -> tuple[list[str], list[str]]:
             and location[:2] == folder[:2]
             and len(location[2]) > len(folder[2])
             and location[2][: len(folder[2])] == folder[2]
-            and _is_video(location[2][-1])
+            and is_video_name(location[2][-1])
         )
         (accepted if ok else refused).append(str(path))
     return accepted, refused
@@ -126,11 +125,6 @@ def _location(text: Any) -> tuple[str, str, tuple[str, ...]] | None:
         if raw:
             segments.append(decoded)
     return scheme, "" if scheme == "file" else parts.netloc, tuple(segments)
-
-
-def _is_video(name: str) -> bool:
-    dot = name.rfind(".")
-    return dot > 0 and name[dot:].lower() in VIDEO_SUFFIXES
 
 
 def review_decision(answer: Any) -> dict[str, Any]:

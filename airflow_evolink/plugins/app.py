@@ -29,6 +29,7 @@ from airflow_evolink.core.status import TaskStatus
 from airflow_evolink.plugins import credits, paging, records, security, trust, views
 from airflow_evolink.plugins import review as _review
 from airflow_evolink.plugins.generations import Generation, TaskInstanceXComs, build_generations
+from airflow_evolink.plugins.review import MAX_MAP_INDEX
 from airflow_evolink.plugins.streaming import file_response
 from airflow_evolink.utils import xcom_keys
 from airflow_evolink.version_compat import ObjectStoragePath
@@ -38,8 +39,7 @@ DEFAULT_LIMIT = 50
 MAX_LIMIT = 500
 
 _can_read_dag_xcoms = Depends(requires_access_dag("GET", DagAccessEntity.XCOM))
-#: Bounds on the numbers in a query, checked before any lookup (Airflow's own map index is an int32).
-MAX_MAP_INDEX = 2**31 - 1
+#: Bounds on the numbers in a query, checked before any lookup (the map index: review.MAX_MAP_INDEX).
 MAX_VIDEO_NUMBER = 10_000
 MapIndex = Annotated[int | None, Query(ge=-1, le=MAX_MAP_INDEX)]
 

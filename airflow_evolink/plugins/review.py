@@ -50,7 +50,8 @@ CSRF_HEADER = "X-Evolink-CSRF"
 CSRF_LIFETIME = 12 * 60 * 60
 STATIC_FILES = {"review.js": "text/javascript", "review.css": "text/css"}
 MAX_REVIEWS = 200
-#: Map indexes are PostgreSQL INTEGERs (as the gallery's other routes bound them).
+#: Map indexes are PostgreSQL INTEGERs (Airflow's own map index is an int32): every gallery route bounds
+#: them by this.
 MAX_MAP_INDEX = 2**31 - 1
 #: The CSRF token's time: a Unix time in seconds, in ASCII digits.
 _MAX_CSRF_DIGITS = 12

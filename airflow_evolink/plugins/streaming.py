@@ -24,17 +24,6 @@ MAX_POSITION_DIGITS = 18
 _WHITESPACE = " \t"
 
 
-#: Only files with a video's extension are served: a ``downloads`` XCom can be written by anyone who may
-#: edit XComs, and must not turn the api-server into a reader of its own files (configs, keys).
-VIDEO_SUFFIXES = frozenset({".mp4", ".m4v", ".mov", ".webm", ".mkv"})
-
-
-def is_video_name(name: str) -> bool:
-    """Whether a recorded file's name ends with a video extension (case-insensitive)."""
-    dot = name.rfind(".")
-    return dot > 0 and name[dot:].lower() in VIDEO_SUFFIXES
-
-
 class RangeNotSatisfiable(Exception):
     """The Range header asks for bytes the file does not have (answer 416)."""
 

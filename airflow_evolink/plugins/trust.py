@@ -19,7 +19,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
 
-from airflow_evolink.plugins.streaming import is_video_name
+from airflow_evolink.core.videos import is_video_name
 
 #: Rendered template fields that name the folder a task stores its videos in (the download operator's
 #: ``destination``, the submit operator's and the sensor's ``download_to``).

@@ -1,7 +1,7 @@
 """The price of one request from a model's published rules: exact, in integer UC, no I/O.
 
 For each component whose ``condition`` holds (Evolink's own client, evolink-cli
-``services/pricing-rules-estimate.js``; /work/shared/evolink-api.md section 10):
+``services/pricing-rules-estimate.js``):
 
 1. quantity ``q`` = ``quantity_rule``, never negative;
 2. the one tier whose ``when`` holds gives the rate (its ``rate`` already includes its ``multiplier``), else
@@ -71,17 +71,15 @@ def estimate_from_rules(
     }
     refusal = _refusal(rules)
     if refusal is not None:
-        return CostEstimate(model=model, status="unavailable", uc=None, reason=refusal, **context)
+        return CostEstimate.unavailable(model, refusal, **context)
     try:
         parameters = prepare_parameters(rules, body, usage=usage, spec_defaults=spec_defaults)
         components, missing = _components(rules, parameters)
     except PricingRuleError as error:
-        return CostEstimate(model=model, status="unavailable", uc=None, reason=str(error), **context)
+        return CostEstimate.unavailable(model, str(error), **context)
     total = sum(component.subtotal_uc for component in components)
     if total > MAX_UC:
-        return CostEstimate(
-            model=model, status="unavailable", uc=None, reason="the charge exceeds the UC range", **context
-        )
+        return CostEstimate.unavailable(model, "the charge exceeds the UC range", **context)
     if not components and missing:
         # Nothing could be priced before the run: a total of 0 would pass any cap as a "lower bound".
         reason = f"needs measured usage: every component is billed on {', '.join(sorted(missing))}"
@@ -89,7 +87,7 @@ def estimate_from_rules(
             reason = (
                 f"smart duration (-1): the model picks the length, so the seconds are not known; {reason}"
             )
-        return CostEstimate(model=model, status="unavailable", uc=None, reason=reason, **context)
+        return CostEstimate.unavailable(model, reason, **context)
     reasons = _partial_reasons(rules, model, parameters, missing)
     return CostEstimate(
         model=model,

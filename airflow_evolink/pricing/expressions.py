@@ -4,7 +4,7 @@ A node is ``{op, name?, value?, args?, key?, values?}``. Numbers are exact ratio
 (:class:`fractions.Fraction`): a rule may divide (``divide(duration_seconds, 4)``) and round later, and a
 Decimal would have to round a third before the rule says so. Decimal strings in the rules and numbers in
 the request convert exactly. Semantics follow Evolink's own client (evolink-cli
-``services/pricing-rules-estimate.js``; /work/shared/evolink-api.md section 10):
+``services/pricing-rules-estimate.js``):
 
 - ``constant`` gives its string (``"true"``/``"false"`` are booleans); a string turns into a number where
   an op needs one, and must then be a plain decimal;
@@ -56,7 +56,8 @@ ARITY: dict[str, tuple[int, int]] = {
 }
 MAX_DEPTH = 32
 MAX_NODES = 10_000
-_SIGNED_DECIMAL = re.compile(r"^-?(?:0|[1-9]\d*)(?:\.\d+)?$")
+#: A decimal string, signed or not, as the rules write amounts and ``eq`` operands.
+SIGNED_DECIMAL = re.compile(r"^-?(?:0|[1-9]\d*)(?:\.\d+)?$")
 #: What ``eq`` takes for a number (digits, as Evolink's client tests it); it must then be a plain decimal.
 _NUMBER_LIKE = re.compile(r"^-?\d+(?:\.\d+)?$")
 
@@ -93,7 +94,7 @@ class Expression(BaseModel):
         if not 1 <= len(values) <= 100:
             raise ValueError("a lookup table holds 1 to 100 entries")
         for key, price in values.items():
-            if not key or len(key) > 100 or not _SIGNED_DECIMAL.fullmatch(price):
+            if not key or len(key) > 100 or not SIGNED_DECIMAL.fullmatch(price):
                 raise ValueError("lookup entries must map a key to a decimal string")
         return values
 
@@ -193,7 +194,7 @@ def number(value: Value) -> Fraction:
     """A number: a Fraction as is, a plain decimal string exactly; anything else is a rule error."""
     if isinstance(value, Fraction):
         return value
-    if isinstance(value, str) and len(value) <= 128 and _SIGNED_DECIMAL.fullmatch(value):
+    if isinstance(value, str) and len(value) <= 128 and SIGNED_DECIMAL.fullmatch(value):
         return Fraction(value)
     raise PricingRuleError(f"the rule needs a number, got {value!r}")
 

@@ -2,7 +2,7 @@
 
 The rules name their parameters (``duration_seconds``, ``quality``, ``sound``, ``input_images``...); a
 request names its fields. Evolink's own client maps them (evolink-cli ``services/pricing-quote-client.js``,
-``prepareQuoteParameters``; /work/shared/evolink-api.md section 10), and so does this module:
+``prepareQuoteParameters``), and so does this module:
 
 - by name, else by alias: ``duration_seconds``/``output_seconds`` <- ``duration``, ``resolution`` <->
   ``quality``, ``image_count``/``video_count`` <- ``n``/``count`` (an alias the rules declare themselves is

@@ -2,8 +2,7 @@
 
 ``GET {base}/v1/catalog/models/{model}/pricing-rules?view=full`` answers ``{meta, model}``; the catalog
 route ``/v1/catalog/pricing-rules?modality=video&view=full`` answers ``{meta, models: [...]}``. The shape
-and its limits follow Evolink's own client (evolink-cli ``services/pricing-rules-client.js``; facts in
-/work/shared/evolink-api.md section 10). Whatever does not fit is refused here, so a malformed rule makes
+and its limits follow Evolink's own client (evolink-cli ``services/pricing-rules-client.js``). Whatever does not fit is refused here, so a malformed rule makes
 the estimate ``unavailable`` instead of a wrong price:
 
 - money objects ``{uc, credits, cny, usd}`` are decimal strings that must name the same amount;
@@ -20,16 +19,12 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from airflow_evolink.pricing.expressions import Expression, PricingRuleError, check_expression
+from airflow_evolink.pricing.expressions import SIGNED_DECIMAL, Expression, PricingRuleError, check_expression
 
-SCHEMA_VERSION = "2"
-EXCHANGE_RATE_VERSION = "pricing-fx/v1:USD-CNY=6.8"
 ROUNDING_POINTS = frozenset({"per_quantity", "per_tier", "per_component_subtotal"})
 ROUNDING_MODES = frozenset({"half_up", "ceil", "floor"})
-SETTLEMENT_BASES = frozenset({"request_only", "actual_usage", "request_then_actual"})
 
 _DECIMAL = re.compile(r"^(?:0|[1-9]\d*)(?:\.\d+)?$")
-_SIGNED_DECIMAL = re.compile(r"^-?(?:0|[1-9]\d*)(?:\.\d+)?$")
 _IDENTIFIER = re.compile(r"^[a-z0-9][a-z0-9._:-]*$")
 
 
@@ -139,7 +134,7 @@ class Parameter(BaseModel):
     @classmethod
     def _signed_decimal(cls, value: str | None) -> str | None:
         # A bound the request is compared with exactly: anything but a decimal makes the rules malformed.
-        if value is not None and not _SIGNED_DECIMAL.fullmatch(value):
+        if value is not None and not SIGNED_DECIMAL.fullmatch(value):
             raise ValueError(f"a parameter bound must be a signed decimal string, not {value!r}")
         return value
 

@@ -43,6 +43,10 @@ CLIP: dict[str, Any] = {
 }
 CLIP_UC = 270_000
 
+#: The tests' connection to the emulator whose extra ``retry`` gives up after two sends (tests/conftest.py):
+#: a try meant to fail on a faulted read fails in a fraction of a second, not after the default backoff.
+FAST_RETRIES = {"evolink_conn_id": "evolink_fast_retries"}
+
 for feature, (request, _) in PRICED.items():
     with DAG(
         f"money_cap_{feature}",
@@ -62,6 +66,7 @@ for feature, (request, _) in PRICED.items():
         )
 
 # A cap in dollars; a request with no cap (priced for the log only); a partial estimate under a cap.
+# (Fast retries: the tests fault the pricing routes with 503s for these two.)
 for dag_id, extra in (
     ("money_cap_usd", {"max_cost_usd": "{{ params.cap_usd }}"}),
     ("money_uncapped", {}),
@@ -74,7 +79,9 @@ for dag_id, extra in (
         tags=["evolink-tests"],
         params={"cap_usd": "1"},
     ):
-        EvolinkSubmitVideoOperator(task_id="generate", retries=2, retry_delay=timedelta(0), **CLIP, **extra)
+        EvolinkSubmitVideoOperator(
+            task_id="generate", retries=2, retry_delay=timedelta(0), **FAST_RETRIES, **CLIP, **extra
+        )
 
 for dag_id, allow in (("money_partial_refused", False), ("money_partial_allowed", True)):
     with DAG(dag_id, schedule=None, start_date=START, catchup=False, tags=["evolink-tests"]):
@@ -125,7 +132,13 @@ with DAG("money_price_changed", schedule=None, start_date=START, catchup=False, 
 # A try that fails before its checks pass (the balance read) paid for nothing: the next try checks again.
 with DAG("money_checks_retried", schedule=None, start_date=START, catchup=False, tags=["evolink-tests"]):
     EvolinkSubmitVideoOperator(
-        task_id="generate", retries=1, retry_delay=timedelta(0), min_credits=1, max_credits=1000, **CLIP
+        task_id="generate",
+        retries=1,
+        retry_delay=timedelta(0),
+        min_credits=1,
+        max_credits=1000,
+        **FAST_RETRIES,
+        **CLIP,
     )
 
 # A try that fails before any POST (the balance read), then a later try whose cap is below the price
@@ -137,6 +150,7 @@ with DAG("money_cap_on_retry", schedule=None, start_date=START, catchup=False, t
         retry_delay=timedelta(0),
         min_credits=1,
         max_credits="{{ '1000' if ti.try_number == 1 else '1' }}",
+        **FAST_RETRIES,
         **CLIP,
     )
 

@@ -22,7 +22,8 @@ SUBMIT_VARIANTS: dict[str, dict[str, Any]] = {
     "sem_wait_sync": {"wait_for_completion": True},
     "sem_wait_sync_retry_once": {"wait_for_completion": True, "retries": 1},
     "sem_wait_deferred": {"wait_for_completion": True, "deferrable": True},
-    "sem_submit_only": {},
+    # Through the tests' connection whose extra ``retry`` gives up after two sends (tests/conftest.py).
+    "sem_submit_only": {"evolink_conn_id": "evolink_fast_retries"},
     "sem_bad_template": {"duration": "{{ 40 + 2 }}"},
     "sem_budget": {"min_credits": 5000},
 }

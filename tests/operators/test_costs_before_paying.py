@@ -18,13 +18,15 @@ from airflow_evolink.operators.resumable import HAS_TASK_STATE_STORE
 from airflow_evolink.utils import xcom_keys
 from airflow_evolink.version_compat import AIRFLOW_V_3_1_PLUS
 from tests.airflow_helpers import dag_bag, xcom_values
-from tests.conftest import TEST_API_KEY
+from tests.conftest import FAST_RETRIES, TEST_API_KEY
 from tests.dags.evolink_money import CLIP_UC, PRICED
 
 pytestmark = pytest.mark.usefixtures("airflow_db")
 
 TEST_DAGS = Path(__file__).resolve().parents[1] / "dags"
 HALF_UC = Decimal("0.5")
+#: Sends of one read through the DAGs' fast-retrying connection (``money_checks_retried``, ``money_cap_on_retry``).
+FAST_ATTEMPTS = FAST_RETRIES["max_attempts"]
 
 
 @functools.cache
@@ -198,15 +200,16 @@ def test_a_submit_whose_price_changed_since_planning_is_refused(priced_emulator,
 
 
 def test_a_try_that_failed_before_its_checks_passed_is_checked_again(priced_emulator):
-    # Six failed reads of the balance (the hook's attempts) fail the first try before anything is paid.
-    priced_emulator.faults.http_status(503, method="GET", path="/v1/credits", count=6)
+    # Two failed reads of the balance (the attempts its connection's extra allows) fail the first try
+    # before anything is paid.
+    priced_emulator.faults.http_status(503, method="GET", path="/v1/credits", count=FAST_ATTEMPTS)
     dag_run = run_dag("money_checks_retried")
     assert dag_run.state == "success" and tries(dag_run) == 2
     reads = [r for r in priced_emulator.state.requests() if r["path"] == "/v1/credits"]
     assert len(posts(priced_emulator)) == 1
     # With a task state store (Airflow 3.3+) the second try knows its key was never cleared, so it runs
     # the checks (price, cap, balance) again before paying; without one it trusts the first try.
-    assert len(reads) == (7 if HAS_TASK_STATE_STORE else 6)
+    assert len(reads) == FAST_ATTEMPTS + (1 if HAS_TASK_STATE_STORE else 0)
 
 
 @pytest.mark.parametrize("state_store", ["as_airflow_gives_it", "none"])
@@ -219,7 +222,7 @@ def test_a_later_try_is_checked_against_its_cap_with_or_without_a_state_store(
         from airflow_evolink.operators import evolink
 
         monkeypatch.setattr(evolink, "_state_store", lambda context: None)
-    priced_emulator.faults.http_status(503, method="GET", path="/v1/credits", count=6)
+    priced_emulator.faults.http_status(503, method="GET", path="/v1/credits", count=FAST_ATTEMPTS)
     dag_run = run_dag("money_cap_on_retry")
     assert dag_run.state == "failed" and tries(dag_run) == 2
     assert posts(priced_emulator) == []  # try 1 failed before paying, try 2 is over its cap
@@ -229,12 +232,12 @@ def test_without_a_state_store_a_retry_skips_only_the_balance_check(priced_emula
     from airflow_evolink.operators import evolink
 
     monkeypatch.setattr(evolink, "_state_store", lambda context: None)
-    priced_emulator.faults.http_status(503, method="GET", path="/v1/credits", count=6)
+    priced_emulator.faults.http_status(503, method="GET", path="/v1/credits", count=FAST_ATTEMPTS)
     dag_run = run_dag("money_checks_retried")
     assert dag_run.state == "success" and tries(dag_run) == 2
     assert len(posts(priced_emulator)) == 1
     reads = [r for r in priced_emulator.state.requests() if r["path"] == "/v1/credits"]
-    assert len(reads) == 6  # the balance is not read again on the re-send
+    assert len(reads) == FAST_ATTEMPTS  # the balance is not read again on the re-send
     [estimate] = xcom_values(dag_run, "generate", xcom_keys.EVOLINK_ESTIMATE)
     assert estimate["uc"] == CLIP_UC  # but the request was priced (and its cap checked) again
 
