@@ -40,6 +40,9 @@ from airflow_evolink.emulator import EmulatorConfig, EmulatorServer  # noqa: E40
 
 TEST_API_KEY = "sk-test-4f9c2a7e1b"
 
+# Real S3 and GCS servers (s3_server, gcs_server) for any test folder: tests/objectstores/plugin.py.
+pytest_plugins = ["tests.objectstores.plugin"]
+
 
 def connection_json(base_url: str, api_key: str = TEST_API_KEY, **extra: object) -> str:
     data: dict[str, object] = {"conn_type": "evolink", "host": base_url, "password": api_key}
