@@ -10,8 +10,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV=${EVOLINK_OLDEST_VENV:-.venv-airflow-3.0}
-# tests/objectstores (real S3/GCS servers) runs on the newest Airflow only: the 3.0 constraints file has not
-# been refreshed with the Amazon/Google providers, s3fs, gcsfs, moto and gcp-storage-emulator yet.
+# tests/objectstores (real S3/GCS servers) runs on the newest Airflow only: this venv installs the `test`
+# extra, not `test-objectstores` (the Amazon and Google providers, s3fs, gcsfs and the servers are pinned for
+# the newest Airflow only).
 run_tests() {
   "$VENV/bin/python" -m pytest -p no:cacheprovider --airflow-only --ignore=tests/e2e --ignore=tests/browser \
     --ignore=tests/objectstores "$@"
