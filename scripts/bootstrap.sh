@@ -15,7 +15,7 @@ fi
 
 echo "Setting up $VENV (Airflow and the provider, pinned by $CONSTRAINTS); this takes a minute or two..."
 "$PYTHON" -m venv "$VENV"
-"$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -c "$CONSTRAINTS" -e ".[test]" 2>&1 \
+"$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -c "$CONSTRAINTS" -e ".[test,test-objectstores]" 2>&1 \
   | grep -v '^WARNING: Location' || true
 # The editable install leaves airflow_provider_evolink.egg-info here; with this folder on sys.path (pytest,
 # python -m) the package would be seen twice, its airflow.plugins entry point loaded twice, and Airflow's

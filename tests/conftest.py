@@ -43,6 +43,9 @@ TEST_API_KEY = "sk-test-4f9c2a7e1b"
 FAST_RETRIES_CONN_ID = "evolink_fast_retries"
 FAST_RETRIES = {"max_attempts": 2, "paid_max_attempts": 2, "initial_wait": 0.05, "jitter": 0}
 
+# Real S3 and GCS servers (s3_server, gcs_server) for any test folder: tests/objectstores/plugin.py.
+pytest_plugins = ["tests.objectstores.plugin"]
+
 
 def connection_json(base_url: str, api_key: str = TEST_API_KEY, **extra: object) -> str:
     data: dict[str, object] = {"conn_type": "evolink", "host": base_url, "password": api_key}
