@@ -14,6 +14,7 @@ link.
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import queue
 import threading
@@ -198,10 +199,10 @@ def _attempt(
 def _abandon(sink: Sink, copier: _BodyCopier) -> None:
     """Leave nothing behind after a failed copy, without hiding why it failed."""
     copier.close()
-    try:
+    # A failed cancel (a store that is unreachable too) must not hide the copy's own error; on S3 the
+    # next run aborts what is left (remove_stale_parts).
+    with contextlib.suppress(Exception):
         sink.abort()
-    except Exception:  # noqa: BLE001 - the copy's own error is the one to raise
-        pass
 
 
 class _BodyCopier:
