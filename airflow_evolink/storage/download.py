@@ -1,19 +1,23 @@
 """Copy result videos to durable storage before Evolink's links expire (24 h after generation).
 
-Videos stream in fixed-size chunks, so memory stays flat whatever the size. Each file is written under a
-hidden temporary name next to its destination and renamed into place only when complete and checked
-against ``Content-Length``; a failed download removes its temporary file, and leftovers of a killed one
-are removed by the next run. A destination that already holds a file of the right size is kept as it is,
-so re-running is idempotent and does not need the (possibly expired) link. Each file's checksum (see
-:mod:`airflow_evolink.storage.checksum`) is computed while it streams.
+Videos stream in fixed-size chunks, so memory stays flat whatever the size. Nothing appears at the
+destination until a video is complete and its size checked against ``Content-Length``: a local file is
+written under a hidden part name and renamed; an S3 or GCS object is written through the store's own
+upload session, completed only then and cancelled on failure (see :mod:`airflow_evolink.storage.sinks`).
+Leftovers of a killed run (part files, incomplete S3 uploads) are removed by the next run. Each file's
+checksum (see :mod:`airflow_evolink.storage.checksum`) is computed while it streams; on an object store
+the store's own report (GCS CRC-32C, S3 ETag) is then compared with the bytes sent, and a mismatch fails
+the download (see :mod:`airflow_evolink.storage.store_checks`). A destination that already holds a file
+of the right size is kept as it is, so re-running is idempotent and does not need the (possibly expired)
+link.
 """
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import queue
 import threading
-import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -27,9 +31,19 @@ from airflow_evolink.core.protocol import ApiCall, error_from_response
 from airflow_evolink.core.retry import RetryPolicy
 from airflow_evolink.lineage.hook import report_output
 from airflow_evolink.storage.checksum import CHECKSUMS, DEFAULT_CHECKSUM, check_checksum_name
+from airflow_evolink.storage.sinks import PART_MARK, Sink, open_sink, remove_stale_parts
+from airflow_evolink.storage.store_checks import EvolinkStoreChecksumError, verify_stored
+
+__all__ = [
+    "PART_MARK",
+    "DownloadedVideo",
+    "EvolinkResultExpiredError",
+    "EvolinkStoreChecksumError",
+    "download_videos",
+    "file_name_for",
+]
 
 CHUNK_BYTES = 1024 * 1024
-PART_MARK = ".evolink-part-"
 
 
 class EvolinkResultExpiredError(EvolinkError):
@@ -47,6 +61,9 @@ class DownloadedVideo:
     size: int
     checksum: str | None  # "<algorithm>:<hex>"; None when the file was kept as it was, or none was asked
     skipped: bool = False
+    #: What the object store reports for the stored object, compared equal to the downloaded bytes
+    #: (GCS ``crc32c:<hex>``, S3 ``etag:<md5>[-<parts>]``); None on local files or when kept as it was.
+    store_checksum: str | None = None
 
     def to_xcom(self) -> dict[str, Any]:
         return asdict(self)
@@ -98,7 +115,7 @@ def _download_one(
     log: Any,
     checksum: str | None,
 ) -> DownloadedVideo:
-    _remove_stale_parts(target)
+    remove_stale_parts(target)
     call = ApiCall("GET", url)
     kwargs = policy.tenacity_kwargs(call, log)
     if sleep is not None:
@@ -141,33 +158,51 @@ def _attempt(
                 log.info("%s already holds the %d bytes of %s; not downloading again", target, expected, url)
             report_output(target)
             return DownloadedVideo(url=url, path=str(target), size=expected, checksum=None, skipped=True)
-        part = target.parent / f"{PART_MARK}{target.name}.{uuid.uuid4().hex}"
+        sink = open_sink(target, expected)
         copier = _BodyCopier(checksum)
         try:
-            with _open_for_write(part) as out:
-                copier.copy(response, out)
+            copier.copy(response, sink)
+            size = copier.size
+            if expected is not None and size != expected:
+                raise EvolinkResponseError(f"download of {url} ended after {size} of {expected} bytes")
+            digest = copier.checksum()
         except requests.exceptions.RequestException as exc:
-            copier.close()
-            _remove(part)
+            _abandon(sink, copier)
             raise EvolinkConnectionError(
                 f"download of {url} broke after {copier.size} bytes: {exc}", sent=True
             ) from None
         except BaseException:
-            copier.close()
-            _remove(part)
+            _abandon(sink, copier)
             raise
-        size = copier.size
-        if expected is not None and size != expected:
-            copier.close()
-            _remove(part)
-            raise EvolinkResponseError(f"download of {url} ended after {size} of {expected} bytes")
-        digest = copier.checksum()
-        part.rename(target)
-    # The final path, not the temporary one (which _open_for_write keeps out of hook lineage).
+        try:
+            sink.commit()
+        except BaseException:
+            _abandon(sink, copier)
+            raise
+        store_checksum = verify_stored(target, sink.store_digest, url) if sink.store_digest else None
+    # The final path, not a temporary one (the sinks keep those out of hook lineage).
     report_output(target)
     if log:
-        log.info("Saved %s (%d bytes, %s) to %s", url, size, digest or "no checksum", target)
-    return DownloadedVideo(url=url, path=str(target), size=size, checksum=digest)
+        log.info(
+            "Saved %s (%d bytes, %s; the store reports %s) to %s",
+            url,
+            size,
+            digest or "no checksum",
+            store_checksum or "nothing compared",
+            target,
+        )
+    return DownloadedVideo(
+        url=url, path=str(target), size=size, checksum=digest, store_checksum=store_checksum
+    )
+
+
+def _abandon(sink: Sink, copier: _BodyCopier) -> None:
+    """Leave nothing behind after a failed copy, without hiding why it failed."""
+    copier.close()
+    # A failed cancel (a store that is unreachable too) must not hide the copy's own error; on S3 the
+    # next run aborts what is left (remove_stale_parts).
+    with contextlib.suppress(Exception):
+        sink.abort()
 
 
 class _BodyCopier:
@@ -194,7 +229,7 @@ class _BodyCopier:
             self._thread = threading.Thread(target=self._sum_backlog, name="evolink-checksum", daemon=True)
             self._thread.start()
 
-    def copy(self, response: requests.Response, out: Any) -> None:
+    def copy(self, response: requests.Response, out: Sink) -> None:
         for chunk in _chunks(response):
             if self._failure is not None:
                 raise self._failure
@@ -263,42 +298,11 @@ def _raw_body(response: requests.Response) -> Any:
     return source
 
 
-def _open_for_write(path: Any) -> Any:
-    """Local files are written with the built-in ``open`` (fsspec's local layer costs throughput);
-    every other filesystem through its fsspec filesystem. Not through ``ObjectStoragePath.open``: that
-    reports each written file to hook lineage, and this one is a temporary name (the final path is
-    reported after the rename)."""
-    if getattr(path, "protocol", None) in ("file", "local") and hasattr(path, "path"):
-        return open(path.path, "wb")
-    if hasattr(path, "fs") and hasattr(path, "path"):
-        return path.fs.open(path.path, "wb")
-    return path.open("wb")
-
-
 def _content_length(response: requests.Response) -> int | None:
     value = response.headers.get("Content-Length")
     if value and value.isdigit() and "gzip" not in response.headers.get("Content-Encoding", ""):
         return int(value)
     return None
-
-
-def _remove_stale_parts(target: Any) -> None:
-    """Remove temporary files a killed download of this same target left behind."""
-    prefix = f"{PART_MARK}{target.name}."
-    try:
-        siblings = list(target.parent.iterdir())
-    except (FileNotFoundError, NotADirectoryError):
-        return
-    for sibling in siblings:
-        if sibling.name.startswith(prefix):
-            _remove(sibling)
-
-
-def _remove(path: Any) -> None:
-    try:
-        path.unlink()
-    except (FileNotFoundError, OSError):
-        pass
 
 
 def _extension(url: str) -> str:
