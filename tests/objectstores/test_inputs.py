@@ -1,0 +1,297 @@
+"""Frames in real object stores (moto S3, gcp-storage-emulator GCS) as inputs of a generation, in real
+Airflow (``dag.test()``) against the emulator: uploaded byte-exact and once, or presigned with real
+signatures that the emulator fetches when the generation starts.
+
+moto (5.2) checks neither the expiry nor the signature of a presigned URL: it serves any GET of an existing
+key (its IAM checks read only the ``Authorization`` header). So the presign tests put S3's own checks of a
+presigned URL in front of moto's app (:class:`PresignGate`, the SigV4 query rules of AWS's docs: the URL
+expires at ``X-Amz-Date`` + ``X-Amz-Expires``; the signature is recomputed with the secret key) and reach it
+through a second ``aws`` connection; the objects are moto's (one in-process backend), so the frames are put
+and read back through ``s3_server`` as usual.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import os
+import threading
+import time
+from collections.abc import Callable, Iterator
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl, quote, urlsplit
+
+import pytest
+
+from tests.airflow_helpers import dag_bag, xcom_values
+from tests.objectstores.servers import (
+    GCS_CONN_ID,
+    S3_ACCESS_KEY,
+    S3_CONN_ID,
+    S3_REGION,
+    S3_SECRET_KEY,
+    GCSServer,
+    S3Server,
+    free_port,
+)
+
+pytestmark = pytest.mark.usefixtures("airflow_db")
+
+CREATE = "/v1/videos/generations"
+UPLOAD = "/api/v1/files/upload/stream"
+TEST_DAGS = Path(__file__).resolve().parents[1] / "dags"
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00\x00\x00\rIHDR"
+GATED_CONN_ID = "evolink_test_s3_gated"
+SIX_HOURS = 6 * 3600  # how long the provider presigns for (airflow_evolink.inputs.resolve.PRESIGN_SECONDS)
+
+
+def png(size: int) -> bytes:
+    """A PNG-headed frame of its own (random body): no other test's upload has these bytes."""
+    return PNG + os.urandom(size - len(PNG))
+
+
+def run(dag_id: str, **params: Any) -> Any:
+    return dag_bag(TEST_DAGS).get_dag(dag_id).test(run_conf=params)
+
+
+def requests_to(emulator: Any, path: str) -> list[dict[str, Any]]:
+    return [r for r in emulator.state.requests() if r["path"] == path]
+
+
+def tries(dag_run: Any) -> int:
+    return int(dag_run.get_task_instance("generate").try_number)
+
+
+# --- S3's checks of a presigned URL, in front of moto -------------------------------------------------
+
+
+def _hmac(key: bytes, text: str) -> bytes:
+    return hmac.new(key, text.encode(), hashlib.sha256).digest()
+
+
+def presign_problem(method: str, raw_uri: str, host: str, secret: str, now: float) -> tuple[str, str] | None:
+    """(S3 error code, message) for a presigned request S3 would refuse, else ``None``."""
+    path, _, query = raw_uri.partition("?")
+    params = parse_qsl(query, keep_blank_values=True)
+    given = dict(params)
+    signed_at = datetime.strptime(given["X-Amz-Date"], "%Y%m%dT%H%M%SZ").replace(tzinfo=timezone.utc)
+    if now > signed_at.timestamp() + int(given["X-Amz-Expires"]):
+        return "AccessDenied", "Request has expired"
+    canonical_query = "&".join(
+        f"{quote(k, safe='-_.~')}={quote(v, safe='-_.~')}" for k, v in sorted(params) if k != "X-Amz-Signature"
+    )
+    signed_headers = given["X-Amz-SignedHeaders"]
+    if signed_headers != "host":
+        return "AccessDenied", f"only the host header may be signed here, not {signed_headers}"
+    canonical = "\n".join([method, path, canonical_query, f"host:{host}\n", "host", "UNSIGNED-PAYLOAD"])
+    _, day, region, service, terminal = given["X-Amz-Credential"].split("/")
+    scope = f"{day}/{region}/{service}/{terminal}"
+    to_sign = "\n".join(
+        ["AWS4-HMAC-SHA256", given["X-Amz-Date"], scope, hashlib.sha256(canonical.encode()).hexdigest()]
+    )
+    key = ("AWS4" + secret).encode()
+    for part in (day, region, service, terminal):
+        key = _hmac(key, part)
+    expected = hmac.new(key, to_sign.encode(), hashlib.sha256).hexdigest()
+    if not hmac.compare_digest(expected, given["X-Amz-Signature"]):
+        return (
+            "SignatureDoesNotMatch",
+            "The request signature we calculated does not match the signature you provided. "
+            "Check your key and signing method.",
+        )
+    return None
+
+
+class PresignGate:
+    """A WSGI layer over moto's app: presigned requests (``X-Amz-Signature`` in the query) are checked as
+    S3 checks them; everything else passes to moto untouched. ``ahead`` moves the gate's clock forward
+    (a generation that starts later than the URL lives); ``checked`` lists (path, outcome)."""
+
+    def __init__(self, app: Callable[..., Any]) -> None:
+        self.app = app
+        self.ahead = 0.0
+        self.checked: list[tuple[str, str]] = []
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        if "X-Amz-Signature=" not in environ.get("QUERY_STRING", ""):
+            return self.app(environ, start_response)
+        raw = environ.get("RAW_URI") or environ["PATH_INFO"] + "?" + environ["QUERY_STRING"]
+        problem = presign_problem(
+            environ["REQUEST_METHOD"], raw, environ["HTTP_HOST"], S3_SECRET_KEY, time.time() + self.ahead
+        )
+        self.checked.append((raw.partition("?")[0], "ok" if problem is None else problem[0]))
+        if problem is None:
+            return self.app(environ, start_response)
+        body = (
+            f'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>{problem[0]}</Code>'
+            f"<Message>{problem[1]}</Message></Error>"
+        ).encode()
+        start_response("403 Forbidden", [("Content-Type", "application/xml"), ("Content-Length", str(len(body)))])
+        return [body]
+
+
+@pytest.fixture(scope="module")
+def gate(s3_server: S3Server) -> Iterator[PresignGate]:
+    """moto behind :class:`PresignGate` on its own port, as the ``aws`` connection ``evolink_test_s3_gated``."""
+    from moto.server import DomainDispatcherApplication, create_backend_app
+    from werkzeug.serving import make_server
+
+    layer = PresignGate(DomainDispatcherApplication(create_backend_app))
+    port = free_port()
+    server = make_server("127.0.0.1", port, layer, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    name = f"AIRFLOW_CONN_{GATED_CONN_ID.upper()}"
+    os.environ[name] = json.dumps(
+        {
+            "conn_type": "aws",
+            "login": S3_ACCESS_KEY,
+            "password": S3_SECRET_KEY,
+            "extra": {"endpoint_url": f"http://127.0.0.1:{port}", "region_name": S3_REGION},
+        }
+    )
+    layer.endpoint = f"http://127.0.0.1:{port}"  # type: ignore[attr-defined]
+    try:
+        yield layer
+    finally:
+        os.environ.pop(name, None)
+        server.shutdown()
+
+
+@pytest.fixture
+def fresh_gate(gate: PresignGate) -> Iterator[PresignGate]:
+    gate.ahead = 0.0
+    gate.checked.clear()
+    yield gate
+    gate.ahead = 0.0
+
+
+# --- upload ---------------------------------------------------------------------------------------------
+
+
+def test_s3_and_gcs_frames_are_uploaded_byte_exact_and_once(clean_emulator, s3_server, gcs_server):
+    from airflow.sdk import ObjectStoragePath
+
+    s3_server.create_bucket("inputs-upload")
+    gcs_server.create_bucket("inputs-upload")
+    first, last = png(300_000), png(200_000)
+    s3_server.client().put_object(Bucket="inputs-upload", Key="frames/first.png", Body=first)
+    ObjectStoragePath("gs://inputs-upload/frames/last.png", conn_id=GCS_CONN_ID).write_bytes(last)
+    frames = {
+        "first": f"s3://{S3_CONN_ID}@inputs-upload/frames/first.png",
+        "last": f"gs://{GCS_CONN_ID}@inputs-upload/frames/last.png",
+    }
+    # The first try's paid POST fails (501: not retried within the try), so Airflow tries again.
+    clean_emulator.faults.http_status(501, method="POST", path=CREATE)
+    dag_run = run("objectstore_inputs_upload", **frames)
+    assert dag_run.state == "success"
+    assert tries(dag_run) == 2
+    held = clean_emulator.state.uploads()
+    assert held["uploads"] == 2 and len(requests_to(clean_emulator, UPLOAD)) == 2  # once each, not per try
+    [records] = xcom_values(dag_run, "generate", "evolink_inputs")
+    by_field = {r["field"]: r for r in records}
+    assert [r["reused"] for r in records] == [True, True]  # the second try's view: the first try's uploads
+    # What the file service holds is what each store holds, read straight from the servers.
+    start, end = by_field["image_start"]["file_id"], by_field["image_end"]["file_id"]
+    assert clean_emulator.state.uploaded_bytes(start) == s3_server.read("inputs-upload", "frames/first.png")
+    assert clean_emulator.state.uploaded_bytes(end) == gcs_server.read("inputs-upload", "frames/last.png")
+    assert s3_server.read("inputs-upload", "frames/first.png") == first
+    posts = requests_to(clean_emulator, CREATE)
+    assert [p["status"] for p in posts] == [501, 200]
+    assert posts[1]["body"]["image_start"] == f"{clean_emulator.base_url}/uploads/{start}/first.png"
+    assert posts[1]["body"]["image_end"] == f"{clean_emulator.base_url}/uploads/{end}/last.png"
+    # Another run of the same frames reuses both uploads (the shared list), still served by the service.
+    again = run("objectstore_inputs_upload", **frames)
+    assert again.state == "success"
+    assert clean_emulator.state.uploads()["uploads"] == 2
+    [later] = xcom_values(again, "generate", "evolink_inputs")
+    assert {r["file_id"] for r in later} == {start, end}
+
+
+# --- presign --------------------------------------------------------------------------------------------
+
+
+def put_frame(s3_server: S3Server, bucket: str) -> str:
+    s3_server.create_bucket(bucket)
+    s3_server.client().put_object(Bucket=bucket, Key="frames/first.png", Body=png(50_000))
+    return f"s3://{GATED_CONN_ID}@{bucket}/frames/first.png"
+
+
+def test_s3_presign_sends_a_real_signature_that_the_generation_fetches(clean_emulator, s3_server, fresh_gate):
+    frame = put_frame(s3_server, "inputs-presign")
+    dag_run = run("objectstore_inputs_presign", first=frame)
+    assert dag_run.state == "success"
+    assert tries(dag_run) == 1
+    assert clean_emulator.state.uploads()["uploads"] == 0  # presigned, not uploaded
+    [post] = requests_to(clean_emulator, CREATE)
+    url = post["body"]["image_start"]
+    parts = urlsplit(url)
+    assert f"{parts.scheme}://{parts.netloc}" == fresh_gate.endpoint  # type: ignore[attr-defined]
+    assert parts.path == "/inputs-presign/frames/first.png"
+    query = dict(parse_qsl(parts.query))
+    assert query["X-Amz-Credential"].startswith(f"{S3_ACCESS_KEY}/")
+    assert int(query["X-Amz-Expires"]) == SIX_HOURS
+    # The emulator fetched it when the generation started, and S3's checks passed it: a real signature.
+    assert fresh_gate.checked == [("/inputs-presign/frames/first.png", "ok")]
+    # Logs and XCom show it without its signature.
+    [[record]] = xcom_values(dag_run, "generate", "evolink_inputs")
+    assert record["url"] == f"{fresh_gate.endpoint}/inputs-presign/frames/first.png"  # type: ignore[attr-defined]
+
+
+def assert_clear_input_failure(dag_run: Any, emulator: Any, capfd: Any, s3_code: str) -> None:
+    """The task failed once for good (no second try paying again), naming the input and the failure."""
+    assert dag_run.state == "failed"
+    assert tries(dag_run) == 1
+    assert len(requests_to(emulator, CREATE)) == 1
+    [task] = emulator.state.tasks()
+    assert task["final_status"] == "failed" and task["charge_status"] == "refunded"
+    out = capfd.readouterr().out
+    assert "image_processing_error" in out
+    assert "Failed to fetch input image_start (" in out and "/frames/first.png): HTTP 403" in out
+    assert s3_code in out
+    assert "X-Amz-Signature" not in out  # the signature stays out of the log
+
+
+def test_an_expired_presigned_url_fails_the_task_clearly(clean_emulator, s3_server, fresh_gate, capfd):
+    frame = put_frame(s3_server, "inputs-expired")
+    # The generation starts after the URL's 6 hours: the store's clock is that far ahead of the signer's.
+    fresh_gate.ahead = SIX_HOURS + 60
+    dag_run = run("objectstore_inputs_presign", first=frame)
+    assert fresh_gate.checked == [("/inputs-expired/frames/first.png", "AccessDenied")]
+    assert_clear_input_failure(dag_run, clean_emulator, capfd, "Request has expired")
+
+
+def test_a_tampered_signature_fails_the_task_clearly(clean_emulator, s3_server, fresh_gate, capfd, monkeypatch):
+    import s3fs
+
+    real_sign = s3fs.S3FileSystem.sign
+
+    def sign_then_tamper(self: Any, path: str, expiration: int = 100, **kwargs: Any) -> str:
+        """The real presigned URL with the signature's last digit changed, as a URL damaged on its way."""
+        url = str(real_sign(self, path, expiration=expiration, **kwargs))
+        head, _, signature = url.rpartition("X-Amz-Signature=")
+        digits, rest = signature[:64], signature[64:]
+        flipped = digits[:-1] + ("0" if digits[-1] != "0" else "1")
+        return f"{head}X-Amz-Signature={flipped}{rest}"
+
+    monkeypatch.setattr(s3fs.S3FileSystem, "sign", sign_then_tamper)
+    frame = put_frame(s3_server, "inputs-tampered")
+    dag_run = run("objectstore_inputs_presign", first=frame)
+    assert fresh_gate.checked == [("/inputs-tampered/frames/first.png", "SignatureDoesNotMatch")]
+    assert_clear_input_failure(dag_run, clean_emulator, capfd, "SignatureDoesNotMatch")
+
+
+def test_gcs_presign_with_anonymous_credentials_is_refused_before_any_post(clean_emulator, gcs_server, capfd):
+    from airflow.sdk import ObjectStoragePath
+
+    gcs_server.create_bucket("inputs-anonymous")
+    ObjectStoragePath("gs://inputs-anonymous/frames/first.png", conn_id=GCS_CONN_ID).write_bytes(png(4096))
+    dag_run = run("objectstore_inputs_presign", first=f"gs://{GCS_CONN_ID}@inputs-anonymous/frames/first.png")
+    assert dag_run.state == "failed"
+    assert tries(dag_run) == 1  # refused for good: a second try cannot sign either
+    assert clean_emulator.state.requests() == []  # no upload, no POST
+    out = capfd.readouterr().out
+    assert "'image_start'" in out and "cannot be presigned" in out
