@@ -12,6 +12,7 @@ and read back through ``s3_server`` as usual.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import json
@@ -73,30 +74,28 @@ def _hmac(key: bytes, text: str) -> bytes:
 
 
 def presign_problem(method: str, raw_uri: str, host: str, secret: str, now: float) -> tuple[str, str] | None:
-    """(S3 error code, message) for a presigned request S3 would refuse, else ``None``."""
+    """(S3 error code, message) for a presigned request S3 would refuse, else ``None``: expiry first,
+    then the signature, in either form botocore presigns (SigV4 ``X-Amz-*``, or SigV2 ``AWSAccessKeyId``
+    / ``Expires`` / ``Signature``, which it uses in us-east-1 unless told ``s3v4``)."""
     path, _, query = raw_uri.partition("?")
     params = parse_qsl(query, keep_blank_values=True)
     given = dict(params)
-    signed_at = datetime.strptime(given["X-Amz-Date"], "%Y%m%dT%H%M%SZ").replace(tzinfo=timezone.utc)
-    if now > signed_at.timestamp() + int(given["X-Amz-Expires"]):
+    if "X-Amz-Signature" in given:
+        signed_at = datetime.strptime(given["X-Amz-Date"], "%Y%m%dT%H%M%SZ").replace(tzinfo=timezone.utc)
+        expires_at = signed_at.timestamp() + int(given["X-Amz-Expires"])
+    else:
+        expires_at = int(given["Expires"])
+    if now > expires_at:
         return "AccessDenied", "Request has expired"
-    canonical_query = "&".join(
-        f"{quote(k, safe='-_.~')}={quote(v, safe='-_.~')}" for k, v in sorted(params) if k != "X-Amz-Signature"
-    )
-    signed_headers = given["X-Amz-SignedHeaders"]
-    if signed_headers != "host":
-        return "AccessDenied", f"only the host header may be signed here, not {signed_headers}"
-    canonical = "\n".join([method, path, canonical_query, f"host:{host}\n", "host", "UNSIGNED-PAYLOAD"])
-    _, day, region, service, terminal = given["X-Amz-Credential"].split("/")
-    scope = f"{day}/{region}/{service}/{terminal}"
-    to_sign = "\n".join(
-        ["AWS4-HMAC-SHA256", given["X-Amz-Date"], scope, hashlib.sha256(canonical.encode()).hexdigest()]
-    )
-    key = ("AWS4" + secret).encode()
-    for part in (day, region, service, terminal):
-        key = _hmac(key, part)
-    expected = hmac.new(key, to_sign.encode(), hashlib.sha256).hexdigest()
-    if not hmac.compare_digest(expected, given["X-Amz-Signature"]):
+    expected = _sigv4(method, path, params, host, secret) if "X-Amz-Signature" in given else None
+    if expected is None:
+        # SigV2: HMAC-SHA1 of "GET\n<Content-MD5>\n<Content-Type>\n<Expires>\n<resource>", base64.
+        to_sign = f"{method}\n\n\n{given['Expires']}\n{path}"
+        digest = hmac.new(secret.encode(), to_sign.encode(), hashlib.sha1).digest()
+        expected, provided = base64.b64encode(digest).decode(), given["Signature"]
+    else:
+        provided = given["X-Amz-Signature"]
+    if not hmac.compare_digest(expected, provided):
         return (
             "SignatureDoesNotMatch",
             "The request signature we calculated does not match the signature you provided. "
@@ -105,8 +104,27 @@ def presign_problem(method: str, raw_uri: str, host: str, secret: str, now: floa
     return None
 
 
+def _sigv4(method: str, path: str, params: list[tuple[str, str]], host: str, secret: str) -> str:
+    """The SigV4 query signature S3 computes for this request (only ``host`` signed, as botocore does)."""
+    given = dict(params)
+    canonical_query = "&".join(
+        f"{quote(k, safe='-_.~')}={quote(v, safe='-_.~')}" for k, v in sorted(params) if k != "X-Amz-Signature"
+    )
+    signed_headers = given["X-Amz-SignedHeaders"]
+    canonical = "\n".join([method, path, canonical_query, f"host:{host}\n", signed_headers, "UNSIGNED-PAYLOAD"])
+    _, day, region, service, terminal = given["X-Amz-Credential"].split("/")
+    scope = f"{day}/{region}/{service}/{terminal}"
+    to_sign = "\n".join(
+        ["AWS4-HMAC-SHA256", given["X-Amz-Date"], scope, hashlib.sha256(canonical.encode()).hexdigest()]
+    )
+    key = ("AWS4" + secret).encode()
+    for part in (day, region, service, terminal):
+        key = _hmac(key, part)
+    return hmac.new(key, to_sign.encode(), hashlib.sha256).hexdigest()
+
+
 class PresignGate:
-    """A WSGI layer over moto's app: presigned requests (``X-Amz-Signature`` in the query) are checked as
+    """A WSGI layer over moto's app: presigned requests (a ``Signature`` or ``X-Amz-Signature`` in the query) are checked as
     S3 checks them; everything else passes to moto untouched. ``ahead`` moves the gate's clock forward
     (a generation that starts later than the URL lives); ``checked`` lists (path, outcome)."""
 
@@ -116,7 +134,7 @@ class PresignGate:
         self.checked: list[tuple[str, str]] = []
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
-        if "X-Amz-Signature=" not in environ.get("QUERY_STRING", ""):
+        if "Signature=" not in environ.get("QUERY_STRING", ""):
             return self.app(environ, start_response)
         raw = environ.get("RAW_URI") or environ["PATH_INFO"] + "?" + environ["QUERY_STRING"]
         problem = presign_problem(
@@ -222,7 +240,9 @@ def put_frame(s3_server: S3Server, bucket: str) -> str:
 
 def test_s3_presign_sends_a_real_signature_that_the_generation_fetches(clean_emulator, s3_server, fresh_gate):
     frame = put_frame(s3_server, "inputs-presign")
+    before = time.time()
     dag_run = run("objectstore_inputs_presign", first=frame)
+    after = time.time()
     assert dag_run.state == "success"
     assert tries(dag_run) == 1
     assert clean_emulator.state.uploads()["uploads"] == 0  # presigned, not uploaded
@@ -232,8 +252,9 @@ def test_s3_presign_sends_a_real_signature_that_the_generation_fetches(clean_emu
     assert f"{parts.scheme}://{parts.netloc}" == fresh_gate.endpoint  # type: ignore[attr-defined]
     assert parts.path == "/inputs-presign/frames/first.png"
     query = dict(parse_qsl(parts.query))
-    assert query["X-Amz-Credential"].startswith(f"{S3_ACCESS_KEY}/")
-    assert int(query["X-Amz-Expires"]) == SIX_HOURS
+    # botocore presigns with SigV2 for this us-east-1 connection: the key id, an absolute expiry 6 h on.
+    assert query["AWSAccessKeyId"] == S3_ACCESS_KEY and query["Signature"]
+    assert before + SIX_HOURS - 1 <= int(query["Expires"]) <= after + SIX_HOURS + 1
     # The emulator fetched it when the generation started, and S3's checks passed it: a real signature.
     assert fresh_gate.checked == [("/inputs-presign/frames/first.png", "ok")]
     # Logs and XCom show it without its signature.
@@ -252,7 +273,7 @@ def assert_clear_input_failure(dag_run: Any, emulator: Any, capfd: Any, s3_code:
     assert "image_processing_error" in out
     assert "Failed to fetch input image_start (" in out and "/frames/first.png): HTTP 403" in out
     assert s3_code in out
-    assert "X-Amz-Signature" not in out  # the signature stays out of the log
+    assert "Signature=" not in out  # the signature stays out of the log
 
 
 def test_an_expired_presigned_url_fails_the_task_clearly(clean_emulator, s3_server, fresh_gate, capfd):
@@ -272,10 +293,9 @@ def test_a_tampered_signature_fails_the_task_clearly(clean_emulator, s3_server, 
     def sign_then_tamper(self: Any, path: str, expiration: int = 100, **kwargs: Any) -> str:
         """The real presigned URL with the signature's last digit changed, as a URL damaged on its way."""
         url = str(real_sign(self, path, expiration=expiration, **kwargs))
-        head, _, signature = url.rpartition("X-Amz-Signature=")
-        digits, rest = signature[:64], signature[64:]
-        flipped = digits[:-1] + ("0" if digits[-1] != "0" else "1")
-        return f"{head}X-Amz-Signature={flipped}{rest}"
+        head, _, signature = url.partition("Signature=")
+        flipped = ("B" if signature[0] != "B" else "C") + signature[1:]
+        return f"{head}Signature={flipped}"
 
     monkeypatch.setattr(s3fs.S3FileSystem, "sign", sign_then_tamper)
     frame = put_frame(s3_server, "inputs-tampered")
