@@ -25,8 +25,8 @@ from airflow_evolink.emulator.errors import (
     PAID_OUTCOME_UNKNOWN,
     json_error,
 )
-from airflow_evolink.emulator.inputs import InputFailure, fetch_inputs, own_netlocs
 from airflow_evolink.emulator.idempotency import REPLAYED_HEADER, Owner, fingerprint, valid_key
+from airflow_evolink.emulator.inputs import InputFailure, fetch_inputs, own_netlocs
 from airflow_evolink.emulator.validation import ValidationError, validate
 
 TASK_ID_RE = re.compile(r"[A-Za-z0-9._:-]{4,128}")

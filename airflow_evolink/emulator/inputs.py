@@ -106,8 +106,10 @@ def own_url_problem(state: EmulatorState, path: str) -> str | None:
             result = "missing" if job is None else job.result_state(now, state.config.result_ttl_seconds)
             if result == "ready":
                 return None
-            return "HTTP 403 Forbidden (AccessDenied: Request has expired)" if result == "expired" else (
-                "HTTP 404 Not Found (NoSuchKey: The specified key does not exist.)"
+            return (
+                "HTTP 403 Forbidden (AccessDenied: Request has expired)"
+                if result == "expired"
+                else ("HTTP 404 Not Found (NoSuchKey: The specified key does not exist.)")
             )
     return "HTTP 404 Not Found"
 

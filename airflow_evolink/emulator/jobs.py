@@ -277,9 +277,7 @@ class JobStore:
         #: (finished_at, id) of jobs not yet settled, earliest first.
         self._unsettled: list[tuple[float, str]] = []
 
-    def create(
-        self, request: ValidRequest, api_key: str, input_error: dict[str, str] | None = None
-    ) -> Job:
+    def create(self, request: ValidRequest, api_key: str, input_error: dict[str, str] | None = None) -> Job:
         """A new job; ``input_error`` (an input it could not fetch, see inputs.py) fails it whatever
         outcome was queued for it."""
         config = self._config

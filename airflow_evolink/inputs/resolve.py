@@ -281,7 +281,9 @@ def sign(item: _Checked) -> str:
     sign (e.g. anonymous GCS credentials: no private key). Signing is local, so nothing was sent yet."""
     try:
         return str(item.file.fs.sign(item.file.path, expiration=PRESIGN_SECONDS))
-    except Exception as exc:  # each store's library raises its own kind (AttributeError, NotImplementedError ...)
+    except (
+        Exception
+    ) as exc:  # each store's library raises its own kind (AttributeError, NotImplementedError ...)
         raise EvolinkValidationError(
             item.ref.field,
             f"cannot be presigned: the '{item.file.protocol}://' store's credentials cannot sign URLs "

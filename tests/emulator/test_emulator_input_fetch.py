@@ -30,7 +30,7 @@ class _Inputs(BaseHTTPRequestHandler):
 
     seen: list[tuple[str, str]]
 
-    def do_GET(self) -> None:  # noqa: N802 (the stdlib's name)
+    def do_GET(self) -> None:
         self.seen.append((self.command, self.path))
         name = self.path.split("?", 1)[0]
         if name == "/ok.png":
@@ -103,7 +103,9 @@ def test_a_readable_loopback_input_is_fetched_whole_with_its_query_untouched(qui
         ("/cut.png", "the body was cut off"),
     ],
 )
-def test_an_unreadable_input_fails_the_task_naming_field_and_reason(quick, kling, inputs_server, path, reason):
+def test_an_unreadable_input_fails_the_task_naming_field_and_reason(
+    quick, kling, inputs_server, path, reason
+):
     base, _ = inputs_server
     task = create_and_read(quick, kling, image_end=f"{base}/ok.png", image_start=f"{base}{path}")
     assert task["status"] == "failed"
@@ -131,7 +133,9 @@ def test_a_list_item_is_named_and_a_video_gets_invalid_parameters(quick, inputs_
     task = api.task(created.json()["id"]).json()
     assert task["status"] == "failed"
     assert task["error"]["code"] == "invalid_parameters"
-    assert task["error"]["message"].startswith(f"Failed to fetch input video_urls[0] ({base}/gone.mp4): HTTP 404")
+    assert task["error"]["message"].startswith(
+        f"Failed to fetch input video_urls[0] ({base}/gone.mp4): HTTP 404"
+    )
 
 
 def test_other_hosts_are_not_fetched_and_taken_as_readable(quick, kling, inputs_server):

@@ -34,7 +34,6 @@ from tests.objectstores.servers import (
     S3_CONN_ID,
     S3_REGION,
     S3_SECRET_KEY,
-    GCSServer,
     S3Server,
     free_port,
 )
@@ -108,10 +107,14 @@ def _sigv4(method: str, path: str, params: list[tuple[str, str]], host: str, sec
     """The SigV4 query signature S3 computes for this request (only ``host`` signed, as botocore does)."""
     given = dict(params)
     canonical_query = "&".join(
-        f"{quote(k, safe='-_.~')}={quote(v, safe='-_.~')}" for k, v in sorted(params) if k != "X-Amz-Signature"
+        f"{quote(k, safe='-_.~')}={quote(v, safe='-_.~')}"
+        for k, v in sorted(params)
+        if k != "X-Amz-Signature"
     )
     signed_headers = given["X-Amz-SignedHeaders"]
-    canonical = "\n".join([method, path, canonical_query, f"host:{host}\n", signed_headers, "UNSIGNED-PAYLOAD"])
+    canonical = "\n".join(
+        [method, path, canonical_query, f"host:{host}\n", signed_headers, "UNSIGNED-PAYLOAD"]
+    )
     _, day, region, service, terminal = given["X-Amz-Credential"].split("/")
     scope = f"{day}/{region}/{service}/{terminal}"
     to_sign = "\n".join(
@@ -147,7 +150,9 @@ class PresignGate:
             f'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>{problem[0]}</Code>'
             f"<Message>{problem[1]}</Message></Error>"
         ).encode()
-        start_response("403 Forbidden", [("Content-Type", "application/xml"), ("Content-Length", str(len(body)))])
+        start_response(
+            "403 Forbidden", [("Content-Type", "application/xml"), ("Content-Length", str(len(body)))]
+        )
         return [body]
 
 
@@ -285,7 +290,9 @@ def test_an_expired_presigned_url_fails_the_task_clearly(clean_emulator, s3_serv
     assert_clear_input_failure(dag_run, clean_emulator, capfd, "Request has expired")
 
 
-def test_a_tampered_signature_fails_the_task_clearly(clean_emulator, s3_server, fresh_gate, capfd, monkeypatch):
+def test_a_tampered_signature_fails_the_task_clearly(
+    clean_emulator, s3_server, fresh_gate, capfd, monkeypatch
+):
     import s3fs
 
     real_sign = s3fs.S3FileSystem.sign
