@@ -16,11 +16,13 @@ import base64
 import hashlib
 import hmac
 import json
+import logging
 import os
 import threading
 import time
 from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, quote, urlsplit
@@ -34,6 +36,7 @@ from tests.objectstores.servers import (
     S3_CONN_ID,
     S3_REGION,
     S3_SECRET_KEY,
+    GCSServer,
     S3Server,
     free_port,
 )
@@ -45,6 +48,8 @@ UPLOAD = "/api/v1/files/upload/stream"
 TEST_DAGS = Path(__file__).resolve().parents[1] / "dags"
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00\x00\x00\rIHDR"
 GATED_CONN_ID = "evolink_test_s3_gated"
+SIGNED_GCS_CONN_ID = "evolink_test_gcs_signed"
+SIGNER_EMAIL = "frames-signer@evolink-test.iam.gserviceaccount.com"
 SIX_HOURS = 6 * 3600  # how long the provider presigns for (airflow_evolink.inputs.resolve.PRESIGN_SECONDS)
 
 
@@ -322,3 +327,97 @@ def test_gcs_presign_with_anonymous_credentials_is_refused_before_any_post(clean
     assert clean_emulator.state.requests() == []  # no upload, no POST
     out = capfd.readouterr().out
     assert "'image_start'" in out and "cannot be presigned" in out
+
+
+# --- GCS presign with a service-account key made here ---------------------------------------------------
+
+
+class _GoogleTokenEndpoint(BaseHTTPRequestHandler):
+    """Stands in for Google's OAuth token endpoint (not reachable offline): gcsfs trades the service
+    account's signed JWT for an access token here before it reads the bucket. The emulator takes any."""
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        body = json.dumps(
+            {"access_token": "local-token", "expires_in": 3600, "token_type": "Bearer"}
+        ).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture(scope="module")
+def gcs_signer(gcs_server: GCSServer) -> Iterator[Any]:
+    """The ``google_cloud_platform`` connection ``evolink_test_gcs_signed``: the GCS emulator's endpoint
+    and a service-account key made here (a fresh RSA key, a made-up client email); returns the key."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    tokens = ThreadingHTTPServer(("127.0.0.1", 0), _GoogleTokenEndpoint)
+    threading.Thread(target=tokens.serve_forever, daemon=True).start()
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
+    account = {
+        "type": "service_account",
+        "project_id": "evolink-test",
+        "private_key_id": "made-in-the-test",
+        "private_key": pem,
+        "client_email": SIGNER_EMAIL,
+        "client_id": "1",
+        "token_uri": f"http://127.0.0.1:{tokens.server_address[1]}/token",
+    }
+    extra = {
+        k: v for k, v in json.loads(gcs_server.connection_json())["extra"].items() if k != "is_anonymous"
+    }
+    extra["keyfile_dict"] = json.dumps(account)
+    name = f"AIRFLOW_CONN_{SIGNED_GCS_CONN_ID.upper()}"
+    os.environ[name] = json.dumps({"conn_type": "google_cloud_platform", "extra": extra})
+    try:
+        yield key
+    finally:
+        os.environ.pop(name, None)
+        tokens.shutdown()
+        tokens.server_close()
+
+
+def test_gcs_presign_with_a_service_account_key_is_signed_and_fetched(
+    clean_emulator, gcs_server, gcs_signer, caplog
+):
+    from airflow.sdk import ObjectStoragePath
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import padding
+
+    caplog.set_level(logging.INFO, logger="gcp_storage_emulator")
+    gcs_server.create_bucket("inputs-signed")
+    ObjectStoragePath("gs://inputs-signed/frames/first.png", conn_id=GCS_CONN_ID).write_bytes(png(4096))
+    dag_run = run(
+        "objectstore_inputs_presign", first=f"gs://{SIGNED_GCS_CONN_ID}@inputs-signed/frames/first.png"
+    )
+    assert dag_run.state == "success"
+    assert tries(dag_run) == 1
+    assert clean_emulator.state.uploads()["uploads"] == 0
+    [post] = requests_to(clean_emulator, CREATE)
+    parts = urlsplit(post["body"]["image_start"])
+    assert f"{parts.scheme}://{parts.netloc}" == gcs_server.endpoint  # gcsfs signs for the store's endpoint
+    assert parts.path == "/inputs-signed/frames/first.png"
+    query = dict(parse_qsl(parts.query))
+    assert query["GoogleAccessId"] == SIGNER_EMAIL
+    # A real V2 signature by the key made here: RSA-SHA256 of the canonical string (verify raises if not).
+    signed = f"GET\n\n\n{query['Expires']}\n{parts.path}".encode()
+    gcs_signer.public_key().verify(
+        base64.b64decode(query["Signature"]), signed, padding.PKCS1v15(), hashes.SHA256()
+    )
+    # The GCS emulator does not check signatures; it shows that the generation fetched the signed URL.
+    fetched = [
+        r.getMessage()
+        for r in caplog.records
+        if r.name.startswith("gcp_storage_emulator") and f"GET {parts.path}?" in r.getMessage()
+    ]
+    assert len(fetched) == 1 and "Signature=" in fetched[0] and '" 200 ' in fetched[0]
