@@ -172,3 +172,10 @@ def test_fetching_can_be_switched_off(start_emulator, kling):
     server = start_emulator(job_seconds=0, fetch_inputs=False)
     url = f"http://127.0.0.1:{closed_port()}/frame.png"
     assert create_and_read(server, kling, image_start=url)["status"] == "completed"
+
+
+def test_the_command_line_switches_fetching_off():
+    from airflow_evolink.emulator.__main__ import config_from, parse_args
+
+    assert config_from(parse_args([])).fetch_inputs is True
+    assert config_from(parse_args(["--no-fetch-inputs"])).fetch_inputs is False
