@@ -104,12 +104,12 @@ def own_url_problem(state: EmulatorState, path: str) -> str | None:
         if len(parts) == 2 and parts[0] == "files" and parts[1].endswith(".mp4"):
             job = state.jobs.get(parts[1].removesuffix(".mp4"))
             result = "missing" if job is None else job.result_state(now, state.config.result_ttl_seconds)
-            if result == "ready":
-                return None
+            if result == "expired":
+                return "HTTP 403 Forbidden (AccessDenied: Request has expired)"
             return (
-                "HTTP 403 Forbidden (AccessDenied: Request has expired)"
-                if result == "expired"
-                else ("HTTP 404 Not Found (NoSuchKey: The specified key does not exist.)")
+                None
+                if result == "ready"
+                else "HTTP 404 Not Found (NoSuchKey: The specified key does not exist.)"
             )
     return "HTTP 404 Not Found"
 

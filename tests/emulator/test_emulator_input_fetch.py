@@ -179,3 +179,19 @@ def test_the_command_line_switches_fetching_off():
 
     assert config_from(parse_args([])).fetch_inputs is True
     assert config_from(parse_args(["--no-fetch-inputs"])).fetch_inputs is False
+
+
+def test_an_own_result_link_is_readable_while_ready(quick, kling):
+    api = Api(quick.base_url)
+    done = create_and_read(quick, kling)
+    assert done["status"] == "completed"
+    [result] = done["results"]
+    edit = {"model": "kling-o1-video-edit", "prompt": "walk on"}
+    reused = api.task(api.create({**edit, "video_urls": [result]}).json()["id"]).json()
+    assert reused["status"] == "completed"
+    missing = result.replace(done["id"], "task-unified-1-nosuchid")
+    gone = api.task(api.create({**edit, "video_urls": [missing]}).json()["id"]).json()
+    assert gone["status"] == "failed"
+    assert gone["error"]["message"].endswith(
+        "HTTP 404 Not Found (NoSuchKey: The specified key does not exist.)"
+    )
