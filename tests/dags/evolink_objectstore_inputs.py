@@ -23,7 +23,10 @@ BASE: dict[str, Any] = {
 VARIANTS: dict[str, dict[str, Any]] = {
     # Both frames uploaded to the file service; the paid POST only (no wait).
     "objectstore_inputs_upload": {"image_end": "{{ params.last }}"},
-    # Presigned by the frame's own store; waits for the generation, which fetches the URL.
+    # Presigned by the frame's own store; the paid POST only (the emulator fetches the URL as it creates
+    # the task, so whether it could read it shows in the task's final status at once).
+    "objectstore_inputs_presign_submit": {"input_mode": "presign"},
+    # The same, waiting for the generation: an unreadable input fails the Airflow task.
     "objectstore_inputs_presign": {"input_mode": "presign", "wait_for_completion": True},
 }
 

@@ -242,34 +242,60 @@ def test_s3_and_gcs_frames_are_uploaded_byte_exact_and_once(clean_emulator, s3_s
 # --- presign --------------------------------------------------------------------------------------------
 
 
-def put_frame(s3_server: S3Server, bucket: str) -> str:
+def put_frame(s3_server: S3Server, bucket: str, conn_id: str = GATED_CONN_ID) -> str:
     s3_server.create_bucket(bucket)
     s3_server.client().put_object(Bucket=bucket, Key="frames/first.png", Body=png(50_000))
-    return f"s3://{GATED_CONN_ID}@{bucket}/frames/first.png"
+    return f"s3://{conn_id}@{bucket}/frames/first.png"
 
 
-def test_s3_presign_sends_a_real_signature_that_the_generation_fetches(clean_emulator, s3_server, fresh_gate):
-    frame = put_frame(s3_server, "inputs-presign")
+def test_s3_presign_sends_a_real_signature_of_moto_that_the_generation_fetches(
+    clean_emulator, s3_server, caplog
+):
+    caplog.set_level(logging.INFO, logger="werkzeug")
+    frame = put_frame(s3_server, "inputs-presign", S3_CONN_ID)
     before = time.time()
-    dag_run = run("objectstore_inputs_presign", first=frame)
+    dag_run = run("objectstore_inputs_presign_submit", first=frame)
     after = time.time()
     assert dag_run.state == "success"
     assert tries(dag_run) == 1
+    [task] = clean_emulator.state.tasks()
+    assert task["final_status"] == "completed"  # the generation could read its input
     assert clean_emulator.state.uploads()["uploads"] == 0  # presigned, not uploaded
     [post] = requests_to(clean_emulator, CREATE)
     url = post["body"]["image_start"]
     parts = urlsplit(url)
-    assert f"{parts.scheme}://{parts.netloc}" == fresh_gate.endpoint  # type: ignore[attr-defined]
+    assert f"{parts.scheme}://{parts.netloc}" == s3_server.endpoint
     assert parts.path == "/inputs-presign/frames/first.png"
     query = dict(parse_qsl(parts.query))
     # botocore presigns with SigV2 for this us-east-1 connection: the key id, an absolute expiry 6 h on.
     assert query["AWSAccessKeyId"] == S3_ACCESS_KEY and query["Signature"]
     assert before + SIX_HOURS - 1 <= int(query["Expires"]) <= after + SIX_HOURS + 1
-    # The emulator fetched it when the generation started, and S3's checks passed it: a real signature.
-    assert fresh_gate.checked == [("/inputs-presign/frames/first.png", "ok")]
+    # A real signature: S3's rules accept it, and the same URL with one character changed is refused.
+    raw = f"{parts.path}?{parts.query}"
+    assert presign_problem("GET", raw, parts.netloc, S3_SECRET_KEY, time.time()) is None
+    tampered = raw.replace("Signature=", "Signature=A" if "Signature=A" not in raw else "Signature=B", 1)
+    assert (
+        presign_problem("GET", tampered, parts.netloc, S3_SECRET_KEY, time.time())[0]
+        == "SignatureDoesNotMatch"
+    )
+    # moto's log (werkzeug's, which prints %2F decoded): the generation fetched the signed URL, whole (a
+    # GET without a Range, not a HEAD), once.
+    fetched = [
+        r.getMessage() for r in caplog.records if f"GET {parts.path}?AWSAccessKeyId=" in r.getMessage()
+    ]
+    assert len(fetched) == 1 and f'&Expires={query["Expires"]} HTTP/1.1" 200 ' in fetched[0]
     # Logs and XCom show it without its signature.
     [[record]] = xcom_values(dag_run, "generate", "evolink_inputs")
-    assert record["url"] == f"{fresh_gate.endpoint}/inputs-presign/frames/first.png"  # type: ignore[attr-defined]
+    assert record["url"] == f"{s3_server.endpoint}/inputs-presign/frames/first.png"
+
+
+def test_s3_presign_passes_s3s_own_checks_in_front_of_moto(clean_emulator, s3_server, fresh_gate):
+    dag_run = run("objectstore_inputs_presign_submit", first=put_frame(s3_server, "inputs-gated"))
+    assert dag_run.state == "success"
+    [task] = clean_emulator.state.tasks()
+    assert task["final_status"] == "completed"
+    # The emulator fetched it when the generation started, and S3's checks passed it.
+    assert fresh_gate.checked == [("/inputs-gated/frames/first.png", "ok")]
 
 
 def assert_clear_input_failure(dag_run: Any, emulator: Any, capfd: Any, s3_code: str) -> None:
@@ -398,10 +424,12 @@ def test_gcs_presign_with_a_service_account_key_is_signed_and_fetched(
     gcs_server.create_bucket("inputs-signed")
     ObjectStoragePath("gs://inputs-signed/frames/first.png", conn_id=GCS_CONN_ID).write_bytes(png(4096))
     dag_run = run(
-        "objectstore_inputs_presign", first=f"gs://{SIGNED_GCS_CONN_ID}@inputs-signed/frames/first.png"
+        "objectstore_inputs_presign_submit", first=f"gs://{SIGNED_GCS_CONN_ID}@inputs-signed/frames/first.png"
     )
     assert dag_run.state == "success"
     assert tries(dag_run) == 1
+    [task] = clean_emulator.state.tasks()
+    assert task["final_status"] == "completed"
     assert clean_emulator.state.uploads()["uploads"] == 0
     [post] = requests_to(clean_emulator, CREATE)
     parts = urlsplit(post["body"]["image_start"])
