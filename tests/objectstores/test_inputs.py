@@ -138,6 +138,7 @@ class PresignGate:
 
     def __init__(self, app: Callable[..., Any]) -> None:
         self.app = app
+        self.endpoint = ""
         self.ahead = 0.0
         self.checked: list[tuple[str, str]] = []
 
@@ -181,12 +182,13 @@ def gate(s3_server: S3Server) -> Iterator[PresignGate]:
             "extra": {"endpoint_url": f"http://127.0.0.1:{port}", "region_name": S3_REGION},
         }
     )
-    layer.endpoint = f"http://127.0.0.1:{port}"  # type: ignore[attr-defined]
+    layer.endpoint = f"http://127.0.0.1:{port}"
     try:
         yield layer
     finally:
         os.environ.pop(name, None)
         server.shutdown()
+        server.server_close()
 
 
 @pytest.fixture
