@@ -12,6 +12,8 @@ What it reproduces of the real gateway (facts from Evolink's own client, see the
   * jobs.py        - the task timeline (with an optional unlisted interim status) and the body shapes
                      a finished task may take (`results`, `result_data`, `output`, `video_url`;
                      `usage.credits_used` or `usage.cost`; `billing.charge_status`).
+  * inputs.py      - a new task's input URLs fetched as Evolink's workers do (loopback hosts only; other
+                     hosts are taken as readable); one that cannot be read fails the task.
 Switches: EmulatorConfig fields (config.py), `EmulatorServer.faults` (faults.py), `EmulatorServer.state`
 (state.py), the /_emulator control API (control.py) and the command line (`--help`).
 """

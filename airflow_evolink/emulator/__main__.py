@@ -114,6 +114,13 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         help="how the public pricing-rules routes answer: 200 (default), 404, or a 5xx status",
     )
     parser.add_argument(
+        "--no-fetch-inputs",
+        dest="fetch_inputs",
+        action="store_false",
+        help="take every input URL as readable (by default inputs on loopback hosts are fetched when a "
+        "task is created, and one that cannot be read fails the task)",
+    )
+    parser.add_argument(
         "--fault",
         action="append",
         default=[],
@@ -162,6 +169,7 @@ def config_from(args: argparse.Namespace) -> EmulatorConfig:
         cost_shape=args.cost_shape,
         extra_fields=args.extra_fields,
         pricing_status=args.pricing_status,
+        fetch_inputs=args.fetch_inputs,
     )
 
 

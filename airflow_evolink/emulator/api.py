@@ -26,6 +26,7 @@ from airflow_evolink.emulator.errors import (
     json_error,
 )
 from airflow_evolink.emulator.idempotency import REPLAYED_HEADER, Owner, fingerprint, valid_key
+from airflow_evolink.emulator.inputs import InputFailure, fetch_inputs, own_netlocs
 from airflow_evolink.emulator.validation import ValidationError, validate
 
 TASK_ID_RE = re.compile(r"[A-Za-z0-9._:-]{4,128}")
@@ -131,12 +132,18 @@ async def create_task(request: web.Request) -> web.Response:
             valid = validate(body)
         except ValidationError as error:
             return json_error(400, error.message, error.param, code=getattr(error, "code", None))
+    # The generation starts: its inputs are fetched outside the lock (the key is claimed meanwhile, so a
+    # second request with it waits in 409 paid_outcome_unknown). One it cannot read fails the task.
+    unreadable = await _unreadable_input(request, body) if state.config.fetch_inputs else None
+    with state.lock:
         state.settle()
         try:
             state.ledger.charge(valid.uc)
         except CreditShortfall as error:
             return json_error(402, error.message, code=error.code, extra=error.details)
-        job = state.jobs.create(valid, context.api_key)
+        job = state.jobs.create(
+            valid, context.api_key, input_error=None if unreadable is None else unreadable.error()
+        )
         text = json.dumps(job.view(job.started, base_url(request), initial=True))
         if owner is not None:
             state.idempotency.record(owner, print_, job.id, text)
@@ -177,6 +184,12 @@ async def get_credits(request: web.Request) -> web.Response:
         state.settle()
         text = json.dumps(state.ledger.view())
     return _json(text)
+
+
+async def _unreadable_input(request: web.Request, body: dict[str, Any]) -> InputFailure | None:
+    sockname = request.transport.get_extra_info("sockname") if request.transport is not None else None
+    port = sockname[1] if isinstance(sockname, tuple) and len(sockname) >= 2 else None
+    return await fetch_inputs(body, state=state_of(request), own=own_netlocs(request.host, port))
 
 
 def _too_large(limit: int) -> web.Response:

@@ -116,6 +116,9 @@ class EmulatorConfig:
     #: How ``GET /api/v1/files/upload-receipts/{id}`` answers: 200 (receipts served), or 404 / 405 as an
     #: older file service without the route. The control API switches it at run time.
     upload_receipts_status: int = 200
+    #: Fetch a new task's input URLs on loopback hosts (and look up its own file URLs) and fail the task
+    #: when one cannot be read, as Evolink does (inputs.py). False takes every input as readable.
+    fetch_inputs: bool = True
 
     def __post_init__(self) -> None:
         if self.job_seconds < 0:

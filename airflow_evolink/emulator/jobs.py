@@ -277,13 +277,17 @@ class JobStore:
         #: (finished_at, id) of jobs not yet settled, earliest first.
         self._unsettled: list[tuple[float, str]] = []
 
-    def create(self, request: ValidRequest, api_key: str) -> Job:
+    def create(self, request: ValidRequest, api_key: str, input_error: dict[str, str] | None = None) -> Job:
+        """A new job; ``input_error`` (an input it could not fetch, see inputs.py) fails it whatever
+        outcome was queued for it."""
         config = self._config
         created = int(self._clock.wall())
         taken = self._take_override()
         override = taken or JobOverride()
         status, error, with_results = "completed", None, True
-        if taken is not None:
+        if input_error is not None:
+            status, error = "failed", dict(input_error)
+        elif taken is not None:
             status = taken.status or status
             error = taken.error
             with_results = taken.results

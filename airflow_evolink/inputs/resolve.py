@@ -260,7 +260,7 @@ def _presign(item: _Checked, ledger: InputLedger, now: float) -> tuple[str, Reso
     record = ledger.presigned.get(item.file.source)
     reused = ledger.live(record, now)
     if not reused:
-        url = str(item.file.fs.sign(item.file.path, expiration=PRESIGN_SECONDS))
+        url = sign(item)
         record = {"url": url, "expires_at": now + PRESIGN_SECONDS}
         ledger.presigned[item.file.source] = record
         ledger.save()
@@ -274,6 +274,23 @@ def _presign(item: _Checked, ledger: InputLedger, now: float) -> tuple[str, Reso
         expires_at=_iso(float(record["expires_at"])),
         reused=reused,
     )
+
+
+def sign(item: _Checked) -> str:
+    """A presigned URL for the file, or a refusal naming the field when its store's credentials cannot
+    sign (e.g. anonymous GCS credentials: no private key). Signing is local, so nothing was sent yet."""
+    try:
+        return str(item.file.fs.sign(item.file.path, expiration=PRESIGN_SECONDS))
+    except (
+        Exception
+    ) as exc:  # each store's library raises its own kind (AttributeError, NotImplementedError ...)
+        raise EvolinkValidationError(
+            item.ref.field,
+            f"cannot be presigned: the '{item.file.protocol}://' store's credentials cannot sign URLs "
+            f"({type(exc).__name__}: {str(exc)[:160]}). Give its Airflow connection credentials that sign (an access "
+            "key, a service-account key), or use input_mode='upload'",
+            item.file.source,
+        ) from None
 
 
 def cleanup_uploads(ledger: InputLedger, client: FileServiceClient, log: Any) -> int:
