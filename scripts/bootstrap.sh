@@ -13,10 +13,13 @@ if [ -x "$VENV/bin/python" ] && [ "$(cat "$VENV/.bootstrap-stamp" 2>/dev/null)" 
   exit 0
 fi
 
-echo "Setting up $VENV (Airflow and the provider, pinned by $CONSTRAINTS); this takes a minute or two..."
-"$PYTHON" -m venv "$VENV"
-"$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -c "$CONSTRAINTS" -e ".[test,test-objectstores]" 2>&1 \
-  | grep -v '^WARNING: Location' || true
+echo "Setting up $VENV (Airflow and the provider, pinned by $CONSTRAINTS); under a minute with uv..."
+# shellcheck source=lib/installer.sh
+. scripts/lib/installer.sh
+ensure_uv
+rm -rf "$VENV"
+make_venv "$VENV"
+venv_install "$VENV" -c "$CONSTRAINTS" -e ".[test,test-objectstores]"
 # The editable install leaves airflow_provider_evolink.egg-info here; with this folder on sys.path (pytest,
 # python -m) the package would be seen twice, its airflow.plugins entry point loaded twice, and Airflow's
 # Task SDK stops registering entry-point plugins at the first duplicate (later ones, e.g. OpenLineage's

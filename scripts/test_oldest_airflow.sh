@@ -32,20 +32,22 @@ src=$(mktemp -d)
 trap 'rm -rf "$src"' EXIT
 # (The newest Airflow's tests may be writing here meanwhile: tar's exit code 1, "a file changed as we read
 # it", is expected; the sources themselves do not change.)
-{ tar --exclude='./.venv*' --exclude='./.git' --exclude='./artifacts' --exclude='*.egg-info' \
+{ tar --exclude='./.venv*' --exclude='./.tools' --exclude='./.git' --exclude='./artifacts' --exclude='*.egg-info' \
     --exclude='__pycache__' --warning=no-file-changed -cf - . || [ $? -eq 1 ]; } | tar -xf - -C "$src"
 
+# shellcheck source=lib/installer.sh
+. scripts/lib/installer.sh
+ensure_uv
 stamp=$(cat setup.cfg pyproject.toml "$CONSTRAINTS" | sha256sum | cut -c1-16)
 if ! [ -x "$VENV/bin/python" ] || [ "$(cat "$VENV/.bootstrap-stamp" 2>/dev/null)" != "$stamp" ]; then
   echo "Setting up $VENV (Airflow 3.0, pinned by $CONSTRAINTS)..."
-  "$PYTHON" -m venv "$VENV"
-  "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -c "$CONSTRAINTS" "$src[test]" 2>&1 \
-    | grep -v '^WARNING: Location' || true
+  rm -rf "$VENV"
+  make_venv "$VENV"
+  venv_install "$VENV" -c "$CONSTRAINTS" "$src[test]"
   echo "$stamp" > "$VENV/.bootstrap-stamp"
 fi
 # Not editable: reinstall so the venv holds this checkout's code.
-"$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --no-deps --force-reinstall "$src" 2>&1 \
-  | grep -v '^WARNING: Location' || true
+venv_install "$VENV" --no-deps --reinstall "$src"
 "$VENV/bin/python" -c "import airflow, airflow_evolink; print('Airflow', airflow.__version__)"
 if [ "${1:-}" = "--prepare" ]; then
   exit 0
