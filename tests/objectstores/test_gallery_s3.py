@@ -78,8 +78,7 @@ def stored(emulator: Any, s3_server: S3Server) -> dict[str, Any]:
     [key] = s3_server.list_keys(BUCKET, "videos/")
     assert record["path"] == f"s3://{S3_CONN_ID}@{BUCKET}/{key}"
     s3_server.client().put_object(Bucket=BUCKET, Key=key, Body=VIDEO)
-    task_id = xcom("gallery_persist", run.run_id, "wait", "evolink_task")["id"]
-    return {"run_id": run.run_id, "key": key, "record": record, "task_id": task_id}
+    return {"run_id": run.run_id, "key": key, "record": record}
 
 
 @pytest.fixture(scope="module")
