@@ -40,3 +40,13 @@ with DAG(
         destination=GCS + "/videos/{{ run_id }}",
         retries=0,
     )
+    # Presign mode: the request carries a signed URL (signature in the query); lineage must not.
+    EvolinkSubmitVideoOperator(
+        task_id="presigned",
+        model="kling-v3-image-to-video",
+        prompt="a lineage test with a presigned frame",
+        image_start=S3 + "/frames/first.png",
+        duration=5,
+        input_mode="presign",
+        retries=0,
+    )

@@ -41,6 +41,8 @@ class Run:
     state: str
     events: list[dict[str, Any]]
     raw: str
+    #: The frame URLs the emulator received in presign mode.
+    presigned_urls: list[str]
 
     def event(self, job: str, event_type: str) -> dict[str, Any]:
         found = [e for e in self.events if e["job"]["name"] == job and e["eventType"] == event_type]
@@ -89,13 +91,16 @@ def run(
             text=True,
             timeout=180,
         )
+        posts = [r for r in emulator.state.requests() if r["path"] == "/v1/videos/generations"]
     finally:
         emulator.state.reset()
     assert done.returncode == 0, done.stderr[-4000:]
     [state] = [json.loads(line)["state"] for line in done.stdout.splitlines() if line.startswith("{")]
     raw = events_file.read_text() if events_file.exists() else ""
     assert raw, f"no OpenLineage events were written; child stderr:\n{done.stderr[-4000:]}"
-    yield Run(state, [json.loads(line) for line in raw.splitlines() if line.strip()], raw)
+    events = [json.loads(line) for line in raw.splitlines() if line.strip()]
+    presigned = [str(p["body"]["image_start"]) for p in posts if "?" in str(p["body"].get("image_start", ""))]
+    yield Run(state, events, raw, presigned)
 
 
 def test_the_run_succeeds_and_stores_one_video_in_each_store(run: Run, s3_server: S3Server, gcs_server):
@@ -125,6 +130,17 @@ def test_outputs_are_the_stored_objects_with_their_size(run: Run, s3_server: S3S
             "size": size,
             "fileCount": 1,
         }
+
+
+def test_a_presigned_frame_is_named_by_bucket_and_key_without_its_signature(run: Run):
+    expected = [(f"s3://{BUCKET}", "frames/first.png")]
+    assert datasets(run.event("lineage_objectstores.presigned", "START"), "inputs") == expected
+    assert datasets(run.event("lineage_objectstores.presigned", "COMPLETE"), "inputs") == expected
+    # The signed URL went to Evolink (the emulator saw its signature) and into no event.
+    [signed] = run.presigned_urls
+    query = signed.split("?", 1)[1]
+    assert "Signature=" in query  # (SigV2 or SigV4, as botocore chooses for the region)
+    assert query not in run.raw and "Signature=" not in run.raw
 
 
 def test_no_connection_id_query_string_temporary_name_or_key_in_any_event(run: Run):
