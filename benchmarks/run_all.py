@@ -19,6 +19,9 @@ Each benchmark measures against a baseline in the same run (see each script's do
    target < 1 ms per request.
 6. ``bench_gallery``: the gallery's pages on PostgreSQL as the history grows, vs Airflow's own DAG-run
    list (in a child process: it points Airflow at its own database).
+7. ``bench_objectstore_upload``: an input frame in moto's S3 server uploaded to the file service through
+   the provider, vs a plain ``s3fs`` read streamed into a ``requests`` POST (and the same with no
+   read-ahead); throughput and peak memory ratios, reported, not checked (in a child process).
 
 ``--quick`` checks only what is meaningful at its size and says so in the "note" column: the trigger's
 CPU ratio against the floor gets a loose guard (noise is larger over few polls), and the burst's time
@@ -51,11 +54,10 @@ QUICK = {
     "batch": ["--waits", "300", "--interval", "0.3", "--polls", "12", "--rounds", "1", "--quick"],
     "pricing": ["--quick"],
     "gallery": ["--quick"],
+    "objectstore_upload": ["--quick"],
 }
-FULL: dict[str, list[str]] = {
-    "trigger": [], "schedule": [], "burst": [], "batch": [], "pricing": [], "gallery": []
-}
-BENCHMARKS = ("trigger", "schedule", "burst", "batch", "pricing", "gallery")
+BENCHMARKS = ("trigger", "schedule", "burst", "batch", "pricing", "gallery", "objectstore_upload")
+FULL: dict[str, list[str]] = {name: [] for name in BENCHMARKS}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -96,6 +98,8 @@ def main(argv: list[str] | None = None) -> int:
 
     if "gallery" in wanted:
         outcomes.append(gallery(config["gallery"]))
+    if "objectstore_upload" in wanted:
+        outcomes.append(objectstore_upload(config["objectstore_upload"]))
 
     combined = combined_cpu_per_video(trigger_figures, schedule_figures, args.quick)
     if combined is not None:
@@ -127,6 +131,23 @@ def gallery(argv: list[str]) -> h.Outcome:
         "all met",
         None if no_database else result.returncode == 0,
         "no PostgreSQL on 127.0.0.1:5432: not measured" if no_database else "",
+    )
+    return outcome
+
+
+def objectstore_upload(argv: list[str]) -> h.Outcome:
+    """``bench_objectstore_upload`` in a child process (it starts moto's server and the emulator)."""
+    outcome = h.Outcome("Input frame from S3 (moto) to the file service vs plain s3fs + requests")
+    script = Path(__file__).resolve().parent / "bench_objectstore_upload.py"
+    result = subprocess.run([sys.executable, str(script), *argv], capture_output=True, text=True)
+    print(result.stdout if result.returncode == 0 else result.stdout + result.stderr[-2000:])
+    ratios = [line for line in result.stdout.splitlines() if line.startswith("provider / ")]
+    outcome.check(
+        "throughput and peak RSS growth, provider vs baselines",
+        "; ".join(line.removeprefix("provider / ") for line in ratios) or f"exit {result.returncode}",
+        "reported",
+        None if result.returncode == 0 else False,
+        "figures only" if result.returncode == 0 else "the benchmark failed",
     )
     return outcome
 
