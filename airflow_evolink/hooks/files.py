@@ -380,7 +380,8 @@ def check_upload_id(upload_id: Any) -> str:
 def upload_id_for(checksum: str, task_instance: tuple[str, str, str, int] | None = None) -> str:
     """The ``X-Evo-Upload-Id`` of one file's upload.
 
-    In a task instance it is derived from (dag_id, task_id, run_id, map_index) and the file's SHA-256,
+    In a task instance it is derived from (dag_id, task_id, run_id, map_index) and a hex digest naming
+    the file's content (the inputs pass the digest of their fingerprint: the store's checksum and size),
     not the try number: a later try names the same upload, so it finds an earlier try's receipt. Outside
     one, from the checksum and a random part (two uploads there are never the same upload).
     """

@@ -17,6 +17,7 @@ whose answer was lost before it sends the file again (see :mod:`airflow_evolink.
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
@@ -27,7 +28,7 @@ from urllib.parse import urlsplit, urlunsplit
 from fsspec import AbstractFileSystem
 
 from airflow_evolink.core.errors import EvolinkValidationError
-from airflow_evolink.hooks.files import MAX_UPLOAD_BYTES, FileServiceClient, file_sha256, upload_id_for
+from airflow_evolink.hooks.files import MAX_UPLOAD_BYTES, FileServiceClient, upload_id_for
 from airflow_evolink.inputs.paths import InputRef, StorageFile, open_storage, sniff_content_type
 from airflow_evolink.inputs.shared import SharedUploads
 from airflow_evolink.storage.checksum import new_checksum
@@ -209,10 +210,11 @@ def _upload(
             ledger.uploads[key] = record
             ledger.save()
     if not reused:
-        # A second read of the file (the first was the fingerprint's, or none): the id must name these
-        # exact bytes before any of them is sent.
+        # The id names these exact bytes before any of them is sent: by the fingerprint, which is the
+        # store's own checksum where it keeps one (no extra read of an S3 or GCS object), else the
+        # content's CRC-32C read above.
         instance, try_number = current_task_instance()
-        upload_id = upload_id_for(file_sha256(item.file.open), instance)
+        upload_id = upload_id_for(hashlib.sha256(key.encode()).hexdigest(), instance)
         uploaded = client().upload_stream(
             item.file.open,
             size=item.size,

@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
+import google_crc32c
 import pytest
 
 from airflow_evolink.hooks.files import upload_id_for
@@ -23,6 +24,13 @@ def receipt_reads(emulator: Any) -> list[dict[str, Any]]:
     return [r for r in emulator.state.requests() if r["path"].startswith(RECEIPTS)]
 
 
+def content_id(data: bytes) -> str:
+    """What names a local file's content in its upload id: the SHA-256 of its CRC-32C and size (the
+    fingerprint under which the task remembers the upload)."""
+    fingerprint = f"crc32c:{google_crc32c.value(data):08x}:{len(data)}"
+    return hashlib.sha256(fingerprint.encode()).hexdigest()
+
+
 def test_a_lost_upload_answer_stores_one_file_and_the_post_uses_it(clean_emulator, tmp_path, capfd, caplog):
     data = png(6000, 21)
     (tmp_path / "first.png").write_bytes(data)
@@ -35,9 +43,7 @@ def test_a_lost_upload_answer_stores_one_file_and_the_post_uses_it(clean_emulato
     assert [r["status"] for r in requests_to(clean_emulator, UPLOAD)] == [0]  # no second upload
     [read] = receipt_reads(clean_emulator)
     # The id names this task instance and these bytes (not the try).
-    expected = upload_id_for(
-        hashlib.sha256(data).hexdigest(), ("inputs_first", "generate", dag_run.run_id, -1)
-    )
+    expected = upload_id_for(content_id(data), ("inputs_first", "generate", dag_run.run_id, -1))
     assert read["path"] == RECEIPTS + expected and held["upload_ids"] == [expected]
     [post] = requests_to(clean_emulator, CREATE)
     assert post["body"]["image_start"].endswith(f"/uploads/{stored['file_id']}/first.png")
@@ -78,7 +84,7 @@ def test_each_map_index_names_its_own_upload_of_the_same_file(clean_emulator, tm
     dag_run = run("inputs_mapped", first=f"file://{tmp_path}/first.png")
     assert dag_run.state == "success"
     held = clean_emulator.state.uploads()
-    checksum = hashlib.sha256(data).hexdigest()
+    checksum = content_id(data)
     expected = [upload_id_for(checksum, ("inputs_mapped", "generate", dag_run.run_id, i)) for i in (0, 1)]
     # dag.test() may run the two instances in either order.
     assert sorted(held["upload_ids"]) == sorted(expected) and expected[0] != expected[1]
