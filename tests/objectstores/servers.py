@@ -32,13 +32,15 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _wait_until_up(url: str, timeout: float = 20.0) -> None:
+def _wait_until_up(url: str, timeout: float = 60.0) -> None:
+    # The first request to moto loads its S3 backend, which takes seconds on a loaded 2-core machine:
+    # a slow first answer is waited for (read timeout), a refused connection is tried again.
     deadline = time.monotonic() + timeout
     while True:
         try:
-            requests.get(url, timeout=2)
+            requests.get(url, timeout=(2, 30))
             return
-        except requests.ConnectionError:
+        except requests.RequestException:
             if time.monotonic() > deadline:
                 raise RuntimeError(
                     f"object-store server did not answer at {url} within {timeout} s"
