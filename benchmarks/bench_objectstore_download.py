@@ -26,45 +26,18 @@ import argparse
 import hashlib
 import json
 import os
-import socket
-import subprocess
 import sys
 import tempfile
 import time
 from typing import Any
 
 import requests
+from _objectstores import start_moto
 from bench_download import CHUNK, PeakRss, result_url, start_emulator
 
 ACCESS_KEY, SECRET_KEY, REGION = "bench-access-key", "bench-secret-key", "us-east-1"
 CONN_ID = "evolink_bench_s3"
 BUCKET = "evolink-bench"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def start_moto() -> tuple[subprocess.Popen[bytes], str]:
-    port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    endpoint = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            requests.get(endpoint, timeout=2)
-            return process, endpoint
-        except requests.ConnectionError:
-            if time.monotonic() > deadline or process.poll() is not None:
-                process.kill()
-                raise SystemExit("moto's server did not start") from None
-            time.sleep(0.1)
 
 
 def s3_client(endpoint: str) -> Any:

@@ -26,13 +26,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from _objectstores import start_moto
+from bench_upload import start_emulator
 
 REPO = Path(__file__).resolve().parents[1]
 MIB = 1024 * 1024
@@ -105,51 +106,6 @@ sampler.join()
 peak = max(peak, process.memory_info().rss)
 print(json.dumps({{"seconds": seconds, "rss_growth_mb": (peak - before) / 2**20}}))
 """
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def start_moto() -> tuple[subprocess.Popen[bytes], str]:
-    port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    endpoint = f"http://127.0.0.1:{port}"
-    import requests
-
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            requests.get(endpoint, timeout=2)
-            return process, endpoint
-        except requests.ConnectionError:
-            if time.monotonic() > deadline or process.poll() is not None:
-                process.kill()
-                raise SystemExit("moto's S3 server did not start") from None
-            time.sleep(0.1)
-
-
-def start_emulator() -> tuple[subprocess.Popen[str], str]:
-    process = subprocess.Popen(
-        [sys.executable, "-m", "airflow_evolink.emulator", "--port", "0", "--job-seconds", "0"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        cwd=REPO,
-        env={**os.environ, "PYTHONPATH": str(REPO)},
-    )
-    assert process.stdout is not None
-    match = re.search(r"http://127\.0\.0\.1:\d+", process.stdout.readline())
-    if not match:
-        process.kill()
-        raise SystemExit("the emulator did not start")
-    return process, match.group(0)
 
 
 def put_frame(endpoint: str, size: int) -> None:
