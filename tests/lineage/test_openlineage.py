@@ -9,7 +9,6 @@ the hook lineage reader once per process. The listener emits in a thread the tas
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -20,6 +19,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import REPO, TEST_API_KEY
+from tests.lineage.child_env import openlineage_env
 
 pytest.importorskip(
     "airflow.providers.openlineage",
@@ -60,18 +60,7 @@ class LineageRuns:
 def runs(emulator: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LineageRuns]:
     folder = tmp_path_factory.mktemp("lineage")
     events_file = folder / "events.jsonl"
-    env = {
-        **os.environ,
-        "AIRFLOW__OPENLINEAGE__DISABLED": "False",
-        "AIRFLOW__OPENLINEAGE__NAMESPACE": "evolink-tests",
-        "AIRFLOW__OPENLINEAGE__TRANSPORT": json.dumps(
-            {"type": "file", "log_file_path": str(events_file), "append": True}
-        ),
-        # Emit in a thread the task waits for (up to execution_timeout), not in a forked child.
-        "AIRFLOW__OPENLINEAGE__EXECUTE_IN_THREAD": "True",
-        "AIRFLOW__OPENLINEAGE__EXECUTION_TIMEOUT": "30",
-        "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
-    }
+    env = openlineage_env(events_file)  # the fixtures put the connections in os.environ
     emulator.state.reset()
     # The first job fails: the first DAG run is the one meant to fail.
     emulator.faults.fail_next_jobs(FAILURE_CODE, FAILURE_MESSAGE)

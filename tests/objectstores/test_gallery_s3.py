@@ -10,7 +10,6 @@ S3 would show there.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -21,6 +20,7 @@ import pytest
 
 from airflow_evolink.version_compat import AIRFLOW_V_3_1_PLUS
 from tests.objectstores.servers import S3_ACCESS_KEY, S3_CONN_ID, S3_REGION, S3_SECRET_KEY, S3Server
+from tests.plugins.app_client import api_server_client
 from tests.plugins.test_gallery import AUTH_ENV, task_url, token, xcom
 
 pytestmark = [
@@ -84,10 +84,6 @@ def stored(emulator: Any, s3_server: S3Server) -> dict[str, Any]:
 @pytest.fixture(scope="module")
 def client(stored: dict[str, Any], s3_server: S3Server) -> Iterator[Any]:
     """Airflow's api-server app with the provider's plugins (as in tests/plugins/test_gallery.py)."""
-    from airflow import plugins_manager, settings
-    from airflow.api_fastapi import app as api_app
-    from fastapi.testclient import TestClient
-
     # The other connection, aws_default, and boto's own settings (what a path naming no connection uses)
     # all lead to the same moto server: were a planted path read, it would be served (and seen by the
     # recorder), and nothing would leave 127.0.0.1.
@@ -100,24 +96,8 @@ def client(stored: dict[str, Any], s3_server: S3Server) -> Iterator[Any]:
         "AWS_SECRET_ACCESS_KEY": S3_SECRET_KEY,
         "AWS_DEFAULT_REGION": S3_REGION,
     }
-    saved_env = {name: os.environ.get(name) for name in env}
-    saved_lazy = settings.LAZY_LOAD_PROVIDERS
-    os.environ.update(env)
-    settings.LAZY_LOAD_PROVIDERS = False
-    plugins_manager._get_plugins.cache_clear()
-    api_app.purge_cached_app()
-    try:
-        with TestClient(api_app.create_app(), base_url="http://127.0.0.1") as test_client:
-            yield test_client
-    finally:
-        settings.LAZY_LOAD_PROVIDERS = saved_lazy
-        plugins_manager._get_plugins.cache_clear()
-        api_app.purge_cached_app()
-        for name, value in saved_env.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
+    with api_server_client(env) as test_client:
+        yield test_client
 
 
 @pytest.fixture(scope="module")

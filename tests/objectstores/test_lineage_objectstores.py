@@ -10,7 +10,6 @@ datasets as the OpenLineage naming spec does for object stores: namespace ``s3:/
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -20,6 +19,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import REPO, TEST_API_KEY
+from tests.lineage.child_env import openlineage_env
 from tests.objectstores.servers import (
     GCS_CONN_ID,
     S3_ACCESS_KEY,
@@ -69,17 +69,7 @@ def run(
     )
     assert gcs_server.read(BUCKET, "frames/last.png") == FRAMES["frames/last.png"]
     events_file = tmp_path_factory.mktemp("lineage-stores") / "events.jsonl"
-    env = {
-        **os.environ,  # the fixtures put the Evolink, S3 and GCS connections there
-        "AIRFLOW__OPENLINEAGE__DISABLED": "False",
-        "AIRFLOW__OPENLINEAGE__NAMESPACE": "evolink-tests",
-        "AIRFLOW__OPENLINEAGE__TRANSPORT": json.dumps(
-            {"type": "file", "log_file_path": str(events_file), "append": True}
-        ),
-        "AIRFLOW__OPENLINEAGE__EXECUTE_IN_THREAD": "True",
-        "AIRFLOW__OPENLINEAGE__EXECUTION_TIMEOUT": "30",
-        "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
-    }
+    env = openlineage_env(events_file)  # the fixtures put the connections in os.environ
     emulator.state.reset()
     plan = [["lineage_objectstores", {"bucket": BUCKET}]]
     try:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import os
 import re
 import uuid
 from collections import Counter
@@ -19,6 +18,7 @@ from urllib.parse import quote
 import pytest
 
 from airflow_evolink.version_compat import AIRFLOW_V_3_1_PLUS
+from tests.plugins.app_client import api_server_client
 
 pytestmark = [
     pytest.mark.skipif(not AIRFLOW_V_3_1_PLUS, reason="the gallery needs Airflow 3.1+"),
@@ -74,30 +74,8 @@ def runs(emulator, airflow_db, tmp_path_factory) -> dict[str, Any]:
 @pytest.fixture(scope="module")
 def client(runs) -> Iterator[Any]:
     """Airflow's whole api-server app, with provider plugins loaded, and the restricted auth manager."""
-    from airflow import plugins_manager, settings
-    from airflow.api_fastapi import app as api_app
-    from fastapi.testclient import TestClient
-
-    saved_env = {name: os.environ.get(name) for name in AUTH_ENV}
-    saved_lazy = settings.LAZY_LOAD_PROVIDERS
-    os.environ.update(AUTH_ENV)
-    # Airflow loads the plugins a provider declares only when providers are not discovered lazily.
-    settings.LAZY_LOAD_PROVIDERS = False
-    plugins_manager._get_plugins.cache_clear()
-    api_app.purge_cached_app()
-    try:
-        app = api_app.create_app()
-        with TestClient(app, base_url="http://127.0.0.1") as test_client:
-            yield test_client
-    finally:
-        settings.LAZY_LOAD_PROVIDERS = saved_lazy
-        plugins_manager._get_plugins.cache_clear()
-        api_app.purge_cached_app()
-        for name, value in saved_env.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
+    with api_server_client(AUTH_ENV) as test_client:
+        yield test_client
 
 
 def token(username: str, role: str) -> str:
