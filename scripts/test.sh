@@ -158,11 +158,11 @@ fi
 
 stage "chromium" bash scripts/ensure_chromium.sh
 background "lint and types" lint
-# Benchmarks whose figures are ratios taken in turns within one process, or far from their targets
-# (gallery pages vs Airflow's own list, pricing per request, S3 uploads, the 128 MiB download report),
-# run beside the tests; the CPU-per-poll ones run at the end, alone.
-background "benchmarks beside the tests (gallery, pricing, S3 upload, download)" \
-  bash -c 'python benchmarks/run_all.py --quick --only gallery pricing objectstore_upload &&
+# Benchmarks far from their targets or only reported (pricing per request, S3 uploads, the 128 MiB
+# download report) run beside the tests; the CPU-per-poll ones and the gallery's (its limit=500 page has
+# an absolute target, and a loaded machine once read 1.02 s against 1 s) run at the end, alone.
+background "benchmarks beside the tests (pricing, S3 upload, download)" \
+  bash -c 'python benchmarks/run_all.py --quick --only pricing objectstore_upload &&
     python benchmarks/bench_download.py --mib 128 --rounds 1 --report-only'
 # The real-cluster modules (browser, e2e) in their own process: mostly waiting on Airflow's components.
 background "pytest clusters (newest Airflow)" "${PYTEST[@]}" -q --durations=10 tests/browser tests/e2e
@@ -171,10 +171,11 @@ suite "newest Airflow" STORE_AND_UI_TESTS "${PYTEST[@]}" -q || rc=1
 collect "lint and types"
 collect "oldest Airflow (3.0)"
 collect "pytest clusters (newest Airflow)"
-collect "benchmarks beside the tests (gallery, pricing, S3 upload, download)"
-# Last and alone: these benchmarks measure CPU per poll against a floor, which other work would blur.
+collect "benchmarks beside the tests (pricing, S3 upload, download)"
+# Last and alone: these benchmarks measure CPU per poll against a floor, and the gallery's page times,
+# which other work would blur.
 stage "benchmarks alone (quick; the full run: python benchmarks/run_all.py)" \
-  python benchmarks/run_all.py --quick --only trigger schedule burst batch || rc=1
+  python benchmarks/run_all.py --quick --only trigger schedule burst batch gallery || rc=1
 report
 if [ "$rc" -ne 0 ] || [ "${#FAILED[@]}" -gt 0 ]; then
   echo "FAILED: ${FAILED[*]:-} $([ "$rc" -ne 0 ] && echo '(see the stages above)')" >&2

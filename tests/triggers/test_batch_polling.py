@@ -230,7 +230,9 @@ async def test_a_missing_route_falls_back_to_single_gets(route, clean_emulator, 
 async def test_the_switch_off_route_is_probed_again_later(route, clean_emulator, monkeypatch, capsys):
     monkeypatch.setattr(batch, "REPROBE_SECONDS", 0.6)
     route.set(enabled=False)
-    ids = submit(4, clean_emulator, job_seconds=2.5)
+    # Jobs long enough that the route, back after 0.8 s, is read more than once before they end, also on a
+    # loaded machine (2.5 s jobs once ended after a single batch read in CI).
+    ids = submit(4, clean_emulator, job_seconds=4.0)
 
     async def switch_on_later() -> None:
         await asyncio.sleep(0.8)
