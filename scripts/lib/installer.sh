@@ -6,15 +6,29 @@ UV_VERSION=0.13.9
 TOOLS_DIR=${EVOLINK_TOOLS_DIR:-.tools}
 
 # ensure_uv: set UV to a pinned uv binary, or leave it empty when uv cannot be installed.
+# The full test run builds both venvs at once, so two callers may arrive together: the tool venv is built
+# under a lock, in a scratch folder moved into place only when uv runs.
 ensure_uv() {
   UV=""
   local tool_venv="$TOOLS_DIR/uv-$UV_VERSION"
-  if ! [ -x "$tool_venv/bin/uv" ]; then
-    "$PYTHON" -m venv "$tool_venv" >/dev/null 2>&1 \
-      && "$tool_venv/bin/python" -m pip install --quiet --disable-pip-version-check "uv==$UV_VERSION" 2>&1 \
-        | grep -v '^WARNING: Location' || true
-  fi
-  if [ -x "$tool_venv/bin/uv" ]; then
+  mkdir -p "$TOOLS_DIR"
+  (
+    flock 9 2>/dev/null || true
+    if ! [ -x "$tool_venv/bin/uv" ]; then
+      local scratch
+      scratch=$(mktemp -d "$TOOLS_DIR/.uv-XXXXXX")
+      "$PYTHON" -m venv "$scratch" >/dev/null 2>&1 \
+        && "$scratch/bin/python" -m pip install --quiet --disable-pip-version-check "uv==$UV_VERSION" 2>&1 \
+          | grep -v '^WARNING: Location' || true
+      # A venv's scripts name their folder: move it, then check uv runs from where it now is.
+      if [ -x "$scratch/bin/uv" ] && mv "$scratch" "$tool_venv" && "$tool_venv/bin/uv" --version >/dev/null; then
+        :
+      else
+        rm -rf "$scratch"
+      fi
+    fi
+  ) 9>"$TOOLS_DIR/.lock"
+  if [ -x "$tool_venv/bin/uv" ] && "$tool_venv/bin/uv" --version >/dev/null 2>&1; then
     UV=$(cd "$tool_venv/bin" && pwd)/uv
   else
     echo "uv could not be installed; installing with pip (slower)" >&2
