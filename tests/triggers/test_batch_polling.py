@@ -152,8 +152,10 @@ async def test_an_absent_id_is_read_alone_and_a_404_is_the_usual_error(route, cl
 
 async def test_a_finished_task_whose_item_has_no_results_is_read_once_with_get(route, clean_emulator):
     route.set(results=False)
-    ids = submit(2, clean_emulator, job_seconds=0.6)
-    clean_emulator.faults.fail_next_jobs("content_policy_violation", job_seconds=0.6)
+    # 2 s jobs: long enough that a batch reads them before they end, also on a loaded machine (0.6 s jobs
+    # once all ended before the second batch read in CI).
+    ids = submit(2, clean_emulator, job_seconds=2.0)
+    clean_emulator.faults.fail_next_jobs("content_policy_violation", job_seconds=2.0)
     failed = EvolinkHook("evolink_default", sleep=lambda _s: None).submit_video(TEXT).id
     events = await events_of([trigger(ids[0]), trigger(ids[1]), trigger(failed)])
     assert [e["status"] for e in events] == ["success", "success", "failed"]
