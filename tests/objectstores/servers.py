@@ -7,9 +7,13 @@ under test (Airflow's ObjectStoragePath, s3fs, gcsfs).
 
 from __future__ import annotations
 
+import base64
 import json
 import socket
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -181,3 +185,29 @@ class GCSServer:
                 "extra": {"is_anonymous": True, "project": GCS_PROJECT, "gcs.endpoint": self.endpoint},
             }
         )
+
+
+@contextmanager
+def s3_requests(tmp_path: Path) -> Iterator[list[dict[str, Any]]]:
+    """The requests moto's server receives meanwhile (method, url, headers, body), filled in on exit."""
+    from moto.moto_api import recorder
+
+    saved = recorder._location
+    recorder._location = str(tmp_path / "moto-recording.jsonl")
+    recorder.reset_recording()
+    recorder.start_recording()
+    seen: list[dict[str, Any]] = []
+    try:
+        yield seen
+    finally:
+        recorder.stop_recording()
+        seen.extend(json.loads(line) for line in recorder.download_recording().splitlines() if line)
+        recorder._location = saved
+
+
+def request_text(record: dict[str, Any]) -> str:
+    """Everything a recorded request carried (headers, URL, body), as text to search."""
+    body = record.get("body") or ""
+    if record.get("body_encoded"):
+        body = base64.b64decode(body).decode("latin-1")
+    return json.dumps(record.get("headers") or {}) + str(record.get("url")) + str(body)

@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 
 from tests.airflow_helpers import dag_bag, xcom_values
-from tests.objectstores.servers import S3_CONN_ID, S3Server
+from tests.conftest import TEST_API_KEY
+from tests.objectstores.servers import S3_CONN_ID, S3Server, request_text, s3_requests
 
 pytestmark = pytest.mark.usefixtures("airflow_db")
 
@@ -22,7 +23,7 @@ FRAMES = {"first.png": PNG + b"\x01" * 4000, "last.png": PNG + b"\x02" * 3000}
 
 
 def test_the_s3_example_reads_its_frames_from_s3_and_stores_the_video_there(
-    clean_emulator: Any, s3_server: S3Server
+    clean_emulator: Any, s3_server: S3Server, tmp_path: Path
 ) -> None:
     s3_server.create_bucket(BUCKET)
     for name, data in FRAMES.items():
@@ -30,8 +31,14 @@ def test_the_s3_example_reads_its_frames_from_s3_and_stores_the_video_there(
 
     dag = dag_bag(DAGS_DIR).get_dag("example_evolink_s3")
     assert dag.params["aws_conn_id"] == "aws_default"
-    dag_run = dag.test(run_conf={"bucket": BUCKET, "prefix": PREFIX, "aws_conn_id": S3_CONN_ID})
+    with s3_requests(tmp_path) as to_s3:
+        dag_run = dag.test(run_conf={"bucket": BUCKET, "prefix": PREFIX, "aws_conn_id": S3_CONN_ID})
     assert dag_run.state == "success"
+
+    # The Evolink API key never reaches the store: not in a header, a URL or a body of any request moto
+    # received during the run (frames read, video written), and those requests were recorded.
+    assert {r["method"] for r in to_s3} >= {"GET", "PUT"}
+    assert not [r["url"] for r in to_s3 if TEST_API_KEY in request_text(r)]
 
     # Each frame was read from S3 and uploaded to the file service once, byte for byte.
     [records] = xcom_values(dag_run, "generate_video", "evolink_inputs")

@@ -9,9 +9,7 @@ S3 would show there.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
@@ -19,7 +17,14 @@ from urllib.parse import unquote
 import pytest
 
 from airflow_evolink.version_compat import AIRFLOW_V_3_1_PLUS
-from tests.objectstores.servers import S3_ACCESS_KEY, S3_CONN_ID, S3_REGION, S3_SECRET_KEY, S3Server
+from tests.objectstores.servers import (
+    S3_ACCESS_KEY,
+    S3_CONN_ID,
+    S3_REGION,
+    S3_SECRET_KEY,
+    S3Server,
+    s3_requests,
+)
 from tests.plugins.app_client import api_server_client
 from tests.plugins.test_gallery import AUTH_ENV, task_url, token, xcom
 
@@ -35,24 +40,6 @@ OTHER_BUCKET = "gallery-s3-other"
 OTHER_CONN_ID = "evolink_test_s3_other"
 #: The stored copy is replaced by this (6 MiB, so a small range that fetched whole blocks would show).
 VIDEO = bytes(range(256)) * (6 * 4096) + b"end of video"
-
-
-@contextmanager
-def s3_requests(tmp_path: Path) -> Iterator[list[dict[str, Any]]]:
-    """The requests moto's server receives meanwhile (method, url, headers), filled in on exit."""
-    from moto.moto_api import recorder
-
-    saved = recorder._location
-    recorder._location = str(tmp_path / "moto-recording.jsonl")
-    recorder.reset_recording()
-    recorder.start_recording()
-    seen: list[dict[str, Any]] = []
-    try:
-        yield seen
-    finally:
-        recorder.stop_recording()
-        seen.extend(json.loads(line) for line in recorder.download_recording().splitlines() if line)
-        recorder._location = saved
 
 
 def gets_of(seen: list[dict[str, Any]], key: str) -> list[dict[str, Any]]:
