@@ -18,9 +18,8 @@ import base64
 import hashlib
 from typing import Any, Protocol
 
-import google_crc32c
-
 from airflow_evolink.core.errors import EvolinkError
+from airflow_evolink.storage.checksum import Crc32c
 
 S3_PROTOCOLS = frozenset({"s3", "s3a"})
 GCS_PROTOCOLS = frozenset({"gs", "gcs"})
@@ -85,16 +84,16 @@ def verify_stored(target: Any, digest: StoreDigest, url: str) -> str | None:
 
 
 class GcsCrc32c:
-    """The CRC-32C GCS reports for each object."""
+    """The CRC-32C GCS reports for each object (summed by the provider's own CRC-32C)."""
 
     def __init__(self) -> None:
-        self._value = 0
+        self._sum = Crc32c()
 
     def update(self, data: bytes | memoryview, /) -> None:
-        self._value = google_crc32c.extend(self._value, data if isinstance(data, bytes) else bytes(data))
+        self._sum.update(data)
 
     def expected(self) -> str:
-        return f"crc32c:{self._value:08x}"
+        return f"crc32c:{self._sum.hexdigest()}"
 
     def reported(self, target: Any) -> str | None:
         info = target.fs.info(target.path)
