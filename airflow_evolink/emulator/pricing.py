@@ -4,8 +4,8 @@ Each model has a price plan below. A plan does two things from the same figures:
 request directly (plain arithmetic here, deliberately not the provider's rule evaluator, so a bug in that
 evaluator cannot hide behind its own output), and it *publishes* the equivalent rules at
 ``GET /v1/catalog/models/{model}/pricing-rules?view=full`` and ``GET /v1/catalog/pricing-rules?modality=video
-&view=full`` (schema version 2, as /work/shared/evolink-api.md section 10 describes Evolink's route; public,
-no key). The provider's estimate of a request must therefore equal what the emulator bills for it.
+&view=full`` (schema version 2, as Evolink's own client reads the route: evolink-cli
+`services/pricing-rules-client.js`; public, no key). The provider's estimate of a request must therefore equal what the emulator bills for it.
 
 Amounts are integer UC (1 credit = 10,000 UC; $1 = 68 credits = 680,000 UC). Sources: the kling-v3 rates
 are Evolink's published prices (evolink.ai model page, quoted in section 10); every other figure is
