@@ -5,7 +5,8 @@ by URL after it accepted and charged the task; an input it cannot read fails the
 refunded. The docs give no code of their own for an unreadable URL: the emulator reports
 ``image_processing_error`` ("Image could not be processed", not retryable with the same input) for an image
 field and ``invalid_parameters`` for a video or audio field, both from Evolink's task error codes
-(https://docs.evolink.ai/en/api-manual/task-management/error-codes), with a message naming the field and what went wrong.
+(https://docs.evolink.ai/en/api-manual/task-management/error-codes), with a message naming the field and
+what went wrong.
 
 Offline rule: only URLs whose host is loopback (``127.0.0.1`` and the rest of 127/8, ``localhost``,
 ``::1``) are fetched, over HTTP with the body streamed and discarded (at most :data:`MAX_FETCH_BYTES`,

@@ -5,7 +5,8 @@ request directly (plain arithmetic here, deliberately not the provider's rule ev
 evaluator cannot hide behind its own output), and it *publishes* the equivalent rules at
 ``GET /v1/catalog/models/{model}/pricing-rules?view=full`` and ``GET /v1/catalog/pricing-rules?modality=video
 &view=full`` (schema version 2, as Evolink's own client reads the route: evolink-cli
-`services/pricing-rules-client.js`; public, no key). The provider's estimate of a request must therefore equal what the emulator bills for it.
+`services/pricing-rules-client.js`; public, no key). The provider's estimate of a request must therefore
+equal what the emulator bills for it.
 
 Amounts are integer UC (1 credit = 10,000 UC; $1 = 68 credits = 680,000 UC). Sources: the kling-v3 rates
 are Evolink's published prices (evolink.ai model page, quoted in section 10); every other figure is
