@@ -5,7 +5,8 @@ real API shows it: result links in one of several shapes (`config.RESULT_SHAPES`
 `usage.credits_used` or `usage.cost{credits, usd}` (in credits), and the ledger facts in
 `billing{refund_scope, charge_status, refund_status, reserved_credits, charged_credits, refunded_credits,
 refunded_at}` (as Evolink's own client reads it: evolink-cli `tools/task-billing.js`): `reserved` while it
-runs, `charged` when it completes, `released` with a completed refund when it fails or is cancelled (the reservation goes back).
+runs, `charged` when it completes, `released` with a completed refund when it fails or is cancelled (the
+reservation goes back).
 
 `usage.credits_reserved` is the price in UC, as the kling-v3 doc page shows it (`270000` for a clip whose
 published price is 27 credits). The live API's unit for that field is not settled; clients must show it
